@@ -1,0 +1,51 @@
+package gyre
+
+import "errors"
+
+// Errors returned by reactors. Compare with errors.Is: implementations may wrap
+// them with more detail.
+var (
+	// ErrNotRunning is returned by Stop and Crash when the reactor is not
+	// running.
+	ErrNotRunning = errors.New("gyre: reactor is not running")
+	// ErrAlreadyRunning is returned by Run and Iterate called while the
+	// reactor's loop is already active (a nested call).
+	ErrAlreadyRunning = errors.New("gyre: reactor is already running")
+	// ErrNotRestartable is returned by Run and Iterate after the reactor
+	// has stopped: Stop is final.
+	ErrNotRestartable = errors.New("gyre: reactor has stopped and cannot be restarted")
+	// ErrCrashed is returned by Run when the loop was left through Crash.
+	// The reactor may be run again.
+	ErrCrashed = errors.New("gyre: reactor crashed")
+	// ErrStopped is returned when work is handed to a reactor that has
+	// stopped, or whose shutdown has gone too far to honour it.
+	ErrStopped = errors.New("gyre: reactor has stopped")
+	// ErrNilFunc is returned when a callback argument is nil.
+	ErrNilFunc = errors.New("gyre: nil callback")
+	// ErrNegativeDelay is returned by CallLater, Reset and Delay for a delay
+	// below zero.
+	ErrNegativeDelay = errors.New("gyre: negative delay")
+	// ErrUnknownPhase is returned for a Phase other than Before, During and
+	// After.
+	ErrUnknownPhase = errors.New("gyre: unknown trigger phase")
+	// ErrUnknownTrigger is returned when removing a trigger that is not
+	// registered (never was, was already removed, or has already run).
+	ErrUnknownTrigger = errors.New("gyre: unknown system event trigger")
+	// ErrReservedEvent is returned by FireSystemEvent("startup"): only the
+	// reactor fires it.
+	ErrReservedEvent = errors.New("gyre: system event is fired by the reactor")
+	// ErrAlreadyCalled is returned by a DelayedCall method after the call
+	// has run.
+	ErrAlreadyCalled = errors.New("gyre: delayed call has already run")
+	// ErrAlreadyCancelled is returned by a DelayedCall method after the call
+	// was cancelled.
+	ErrAlreadyCancelled = errors.New("gyre: delayed call was cancelled")
+	// ErrPoolStopped is returned by CallInThread once the worker pool has
+	// been shut down.
+	ErrPoolStopped = errors.New("gyre: worker pool has stopped")
+	// ErrInvalidPoolSize is returned by SetThreadPoolSize for a size below 1.
+	ErrInvalidPoolSize = errors.New("gyre: worker pool size must be at least 1")
+	// ErrNotSupported is returned by a facet method that a backend cannot
+	// provide on this platform.
+	ErrNotSupported = errors.New("gyre: not supported by this backend")
+)

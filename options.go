@@ -1,0 +1,31 @@
+package gyre
+
+import "log/slog"
+
+// Options are the settings every backend accepts. Build them with the With
+// functions and pass them to a backend's New (or reactor.New).
+type Options struct {
+	// Logger receives recovered panics, failed triggers and I/O errors
+	// that have no caller to return to. Nil means slog.Default().
+	Logger *slog.Logger
+	// PoolSize is the initial worker pool size; 0 means 10.
+	PoolSize int
+}
+
+// Option sets one of the Options.
+type Option func(*Options)
+
+// WithLogger sends the reactor's log records to l.
+func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
+
+// WithPoolSize sets the initial size of the worker pool.
+func WithPoolSize(n int) Option { return func(o *Options) { o.PoolSize = n } }
+
+// Apply returns the Options that opts set.
+func Apply(opts ...Option) Options {
+	var o Options
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
