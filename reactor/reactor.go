@@ -75,8 +75,7 @@ func Lookup(name string) (Constructor, error) {
 			return b.new, nil
 		}
 	}
-	return nil, fmt.Errorf("gyre: unknown backend %q (available: %s): %w",
-		name, strings.Join(Backends(), ", "), ErrUnknownBackend)
+	return nil, fmt.Errorf("%w %q (available: %s)", ErrUnknownBackend, name, strings.Join(Backends(), ", "))
 }
 
 // ErrUnknownBackend is returned for a backend name that is not available on

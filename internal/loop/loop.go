@@ -64,6 +64,7 @@ type Loop struct {
 	stopReq  bool
 	crashReq bool
 	exitReq  bool // shutdown finished: leave the loop
+	runs     int  // calls of Run so far, to tell one run's context from another's
 	startup  *firing
 
 	events   map[string]*event
@@ -132,14 +133,17 @@ func (l *Loop) run(ctx context.Context) error {
 	case l.state == stateStopped || l.state == stateStopping:
 		return gyre.ErrNotRestartable
 	}
-	var ctxStopped atomic.Bool
+	l.runs++
+	var ctxStopped bool
 	if ctx != nil {
+		run := l.runs
 		stop := context.AfterFunc(ctx, func() {
 			// Fails only once the reactor has stopped, when there is
 			// nothing left to stop.
 			_ = l.CallFromThread(func() {
-				if l.Stop() == nil {
-					ctxStopped.Store(true)
+				// Only this Run, and only if nothing else stopped it.
+				if l.runs == run && l.inLoop && (l.state == stateStarting || l.state == stateRunning) {
+					ctxStopped = l.Stop() == nil
 				}
 			})
 		})
@@ -162,7 +166,7 @@ func (l *Loop) run(ctx context.Context) error {
 		}
 		return gyre.ErrCrashed
 	}
-	if ctxStopped.Load() {
+	if ctxStopped {
 		return context.Cause(ctx)
 	}
 	return nil

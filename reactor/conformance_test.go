@@ -1,0 +1,24 @@
+package reactor_test
+
+import (
+	"testing"
+
+	"github.com/gyre-go/gyre"
+	"github.com/gyre-go/gyre/reactor"
+	"github.com/gyre-go/gyre/reactortest"
+)
+
+// TestConformance runs the whole conformance suite against every backend
+// available on this platform.
+func TestConformance(t *testing.T) {
+	for _, name := range reactor.Backends() {
+		t.Run(name, func(t *testing.T) {
+			reactortest.Run(t, reactortest.Builder{
+				Name: name,
+				New: func(opts ...gyre.Option) (gyre.Core, error) {
+					return reactor.NewBackend(name, opts...)
+				},
+			})
+		})
+	}
+}
