@@ -160,10 +160,8 @@ func BenchmarkAfterFuncStop(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for _, d := range ds {
-		t := time.AfterFunc(d, noop)
-		if !t.Stop() {
-			b.Fatal("timer fired before Stop")
-		}
+		// A delay of a few nanoseconds may fire before Stop: not an error.
+		time.AfterFunc(d, noop).Stop()
 	}
 }
 

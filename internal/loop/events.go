@@ -24,7 +24,7 @@ type trigger struct {
 
 // firing is one firing of an event in progress.
 type firing struct {
-	ev        *event
+	ev          *event
 	pending     int    // Before-phase Deferreds not yet fired, plus one while Before runs
 	afterBefore func() // replaces the move to During when Before is done
 	during      func() // the reactor's own first During step
@@ -189,6 +189,10 @@ func (l *Loop) start(f *firing) {
 		}
 		var d *deferred.Deferred
 		l.Call(func() { d = t.f() })
+		if l.crashReq {
+			l.interrupt(f)
+			return
+		}
 		if d == nil {
 			continue
 		}
@@ -232,11 +236,26 @@ func (l *Loop) continueFiring(f *firing) {
 				break
 			}
 			l.Call(func() { t.f() })
+			if l.crashReq {
+				l.interrupt(f)
+				return
+			}
 		}
 	}
 	f.ev.firing = nil
 	if f.done != nil {
 		f.done()
+	}
+}
+
+// interrupt abandons a firing cut short by Crash. Its triggers not yet run
+// stay registered for the event's next firing; for "startup", that is the
+// next Run.
+func (l *Loop) interrupt(f *firing) {
+	f.abandoned = true
+	f.ev.firing = nil
+	if f == l.startup {
+		l.startup = nil
 	}
 }
 

@@ -71,12 +71,17 @@ type Loop struct {
 	triggers map[gyre.TriggerID]*trigger
 	lastID   gyre.TriggerID
 
-	// Calls from other goroutines.
+	// Calls from other goroutines. Producers touch mu, queue and closed;
+	// wakePending sits on a cache line of its own so that checking it does
+	// not contend with the lock.
+	_           [64]byte
 	mu          sync.Mutex
 	queue       []func()
-	spare       []func()
 	closed      bool
+	_           [64]byte
 	wakePending atomic.Bool
+	_           [64]byte
+	spare       []func() // loop goroutine only
 
 	pool *pool
 }
@@ -128,10 +133,10 @@ func (l *Loop) RunContext(ctx context.Context) error { return l.run(ctx) }
 
 func (l *Loop) run(ctx context.Context) error {
 	switch {
-	case l.inLoop:
-		return gyre.ErrAlreadyRunning
 	case l.state == stateStopped || l.state == stateStopping:
 		return gyre.ErrNotRestartable
+	case l.inLoop:
+		return gyre.ErrAlreadyRunning
 	}
 	l.runs++
 	var ctxStopped bool
@@ -187,9 +192,10 @@ func (l *Loop) loop() {
 // pass is one iteration: queued calls, due timers, stop handling, then a wait
 // of at most limit (negative: no limit) and dispatch.
 func (l *Loop) pass(limit time.Duration) {
+	now, before := l.nowNS(), l.timers.Seq()
 	l.runQueued()
-	if !l.crashReq {
-		l.runTimers()
+	if !l.crashReq && !l.exitReq {
+		l.runTimers(now, before)
 	}
 	if l.stopReq && !l.crashReq {
 		l.stopReq = false
@@ -224,11 +230,9 @@ func (l *Loop) timeout(limit time.Duration) time.Duration {
 	return d
 }
 
-// runTimers runs the timers that are due now and were scheduled before the
-// pass began.
-func (l *Loop) runTimers() {
-	now := l.nowNS()
-	before := l.timers.Seq()
+// runTimers runs the timers that were due at now, the start of the pass, and
+// scheduled before it (sequence numbers below before).
+func (l *Loop) runTimers(now int64, before uint64) {
 	for !l.crashReq {
 		t := l.timers.PopDue(now, before)
 		if t == nil {
@@ -271,10 +275,10 @@ func (l *Loop) Running() bool { return l.running }
 // Iterate implements gyre.Core.
 func (l *Loop) Iterate(timeout time.Duration) error {
 	switch {
+	case l.state == stateStopped || l.state == stateStopping:
+		return gyre.ErrNotRestartable
 	case l.inLoop:
 		return gyre.ErrAlreadyRunning
-	case l.state == stateStopped:
-		return gyre.ErrNotRestartable
 	case timeout < 0:
 		return gyre.ErrNegativeDelay
 	}
@@ -338,9 +342,7 @@ func (l *Loop) runQueued() {
 			break
 		}
 	}
-	l.mu.Lock()
 	l.spare = q[:0]
-	l.mu.Unlock()
 }
 
 // requeue puts calls left over by a crash back at the head of the queue.

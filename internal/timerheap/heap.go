@@ -31,9 +31,17 @@ type Timer struct {
 	h     *Heap
 }
 
+// entry is one heap slot. The deadline and sequence are kept beside the
+// pointer, so that sifting compares without following it.
+type entry struct {
+	when int64
+	seq  uint64
+	t    *Timer
+}
+
 // Heap holds the pending timers of one clock.
 type Heap struct {
-	items []*Timer
+	items []entry
 	seq   uint64
 	base  time.Time    // instant of timeline zero
 	now   func() int64 // current position on the timeline
@@ -79,10 +87,11 @@ func (h *Heap) PopDue(now int64, before uint64) *Timer {
 	if len(h.items) == 0 {
 		return nil
 	}
-	t := h.items[0]
-	if t.when > now || t.seq >= before {
+	e := h.items[0]
+	if e.when > now || e.seq >= before {
 		return nil
 	}
+	t := e.t
 	h.remove(0)
 	t.state = stateCalled
 	return t
@@ -98,8 +107,8 @@ func (t *Timer) Release() { t.f = nil }
 // Pending returns the timers that are waiting, in heap order.
 func (h *Heap) Pending() []gyre.DelayedCall {
 	out := make([]gyre.DelayedCall, len(h.items))
-	for i, t := range h.items {
-		out[i] = t
+	for i, e := range h.items {
+		out[i] = e.t
 	}
 	return out
 }
@@ -183,27 +192,33 @@ func addSat(a int64, d time.Duration) int64 {
 	return a + int64(d)
 }
 
-func less(a, b *Timer) bool {
+func less(a, b *entry) bool {
 	return a.when < b.when || (a.when == b.when && a.seq < b.seq)
 }
 
 func (h *Heap) push(t *Timer) {
 	t.seq = h.seq
 	h.seq++
-	t.index = len(h.items)
-	h.items = append(h.items, t)
-	h.up(t.index)
+	if len(h.items) == cap(h.items) {
+		// Double by hand: append grows large slices by only a quarter,
+		// and each growth copies the whole array.
+		items := make([]entry, len(h.items), max(64, 2*cap(h.items)))
+		copy(items, h.items)
+		h.items = items
+	}
+	h.items = append(h.items, entry{when: t.when, seq: t.seq, t: t})
+	h.up(len(h.items) - 1)
 }
 
 // remove takes the timer at index i out of the heap.
 func (h *Heap) remove(i int) {
 	last := len(h.items) - 1
-	t := h.items[i]
+	t := h.items[i].t
 	if i != last {
 		h.items[i] = h.items[last]
-		h.items[i].index = i
+		h.items[i].t.index = i
 	}
-	h.items[last] = nil
+	h.items[last] = entry{}
 	h.items = h.items[:last]
 	if i != last {
 		if !h.down(i) {
@@ -218,31 +233,31 @@ func (h *Heap) remove(i int) {
 // quarter of its array, the array is halved.
 func (h *Heap) shrink() {
 	if c := cap(h.items); c > 256 && len(h.items) < c/4 {
-		items := make([]*Timer, len(h.items), c/2)
+		items := make([]entry, len(h.items), c/2)
 		copy(items, h.items)
 		h.items = items
 	}
 }
 
 func (h *Heap) up(i int) {
-	t := h.items[i]
+	e := h.items[i]
 	for i > 0 {
 		p := (i - 1) / 4
-		if !less(t, h.items[p]) {
+		if !less(&e, &h.items[p]) {
 			break
 		}
 		h.items[i] = h.items[p]
-		h.items[i].index = i
+		h.items[i].t.index = i
 		i = p
 	}
-	h.items[i] = t
-	t.index = i
+	h.items[i] = e
+	e.t.index = i
 }
 
 // down sifts the element at i toward the leaves and reports whether it moved.
 func (h *Heap) down(i int) bool {
 	n := len(h.items)
-	t := h.items[i]
+	e := h.items[i]
 	start := i
 	for {
 		c := 4*i + 1
@@ -251,18 +266,18 @@ func (h *Heap) down(i int) bool {
 		}
 		m := c
 		for j := c + 1; j < c+4 && j < n; j++ {
-			if less(h.items[j], h.items[m]) {
+			if less(&h.items[j], &h.items[m]) {
 				m = j
 			}
 		}
-		if !less(h.items[m], t) {
+		if !less(&h.items[m], &e) {
 			break
 		}
 		h.items[i] = h.items[m]
-		h.items[i].index = i
+		h.items[i].t.index = i
 		i = m
 	}
-	h.items[i] = t
-	t.index = i
+	h.items[i] = e
+	e.t.index = i
 	return i != start
 }

@@ -42,7 +42,9 @@ func TestRandomAgainstSort(t *testing.T) {
 					want = append(want, tm)
 				}
 			}
-			sort.Slice(want, func(i, j int) bool { return less(want[i], want[j]) })
+			sort.Slice(want, func(i, j int) bool {
+				return want[i].when < want[j].when || (want[i].when == want[j].when && want[i].seq < want[j].seq)
+			})
 			for i, w := range want {
 				got := h.PopDue(now, h.Seq())
 				if got != w {
