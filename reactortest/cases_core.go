@@ -69,16 +69,6 @@ func (s *coreSeq) add(format string, args ...any) {
 
 func (s *coreSeq) String() string { return strings.Join(s.items, " ") }
 
-func (s *coreSeq) count(item string) int {
-	n := 0
-	for _, x := range s.items {
-		if x == item {
-			n++
-		}
-	}
-	return n
-}
-
 var corePhases = [...]gyre.Phase{gyre.Before, gyre.During, gyre.After}
 
 // coreOn registers f as a trigger for phase of event that returns nil.

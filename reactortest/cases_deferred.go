@@ -21,8 +21,8 @@ import (
 // CallFromThread, and from DeferToThread.
 
 var (
-	dfErrA = errors.New("conformance: error A")
-	dfErrB = errors.New("conformance: error B")
+	errDfA = errors.New("conformance: error A")
+	errDfB = errors.New("conformance: error B")
 )
 
 // dfOnLoop runs f on the loop once the reactor is running.
@@ -239,18 +239,18 @@ func init() {
 		Case{ID: "deferred.chain.error-switch", Facet: FacetDeferred, Needs: NeedThreads, Test: func(c *C) {
 			var trace []string
 			d := deferred.New(nil)
-			d.AddCallback(func(v any) any { trace = append(trace, fmt.Sprint("cb1 ", v)); return dfErrA }).
+			d.AddCallback(func(v any) any { trace = append(trace, fmt.Sprint("cb1 ", v)); return errDfA }).
 				AddCallback(func(v any) any { trace = append(trace, "cb2 on failure path"); return v }).
 				AddErrback(func(err error) any { trace = append(trace, "eb1 "+err.Error()); return "recovered" }).
 				AddCallbacks(func(v any) any {
 					trace = append(trace, fmt.Sprint("cb3 ", v))
-					return dfErrB
+					return errDfB
 				}, func(err error) any {
 					trace = append(trace, "eb on success path")
 					return err
 				}).
 				AddBoth(func(r any) any {
-					trace = append(trace, fmt.Sprint("both got the error itself: ", r == any(dfErrB)))
+					trace = append(trace, fmt.Sprint("both got the error itself: ", r == any(errDfB)))
 					return r
 				}).
 				AddErrback(func(error) any { return "handled" }).
@@ -259,7 +259,7 @@ func init() {
 				c.NoErr(c.Threads.CallFromThread(func() { c.NoErr(d.Callback(1), "Callback") }), "CallFromThread")
 			}()
 			c.NoErr(c.Run(), "Run")
-			c.Equal(trace, []string{"cb1 1", "eb1 " + dfErrA.Error(), "cb3 recovered", "both got the error itself: true"}, "steps")
+			c.Equal(trace, []string{"cb1 1", "eb1 " + errDfA.Error(), "cb3 recovered", "both got the error itself: true"}, "steps")
 			v, _ := dfResult(c, d, "Deferred")
 			c.Equal(v, "handled", "final result")
 		}},
@@ -273,7 +273,7 @@ func init() {
 				ok.AddErrback(func(error) any { skipped = append(skipped, "errback on a value"); return "wrong" }).
 					AddCallbacks(nil, func(error) any { skipped = append(skipped, "errback on a value"); return "wrong" }).
 					AddBoth(func(r any) any { okGot = r; done(); return r })
-				bad := c.Threads.DeferToThread(func() (any, error) { return nil, dfErrA })
+				bad := c.Threads.DeferToThread(func() (any, error) { return nil, errDfA })
 				bad.AddCallback(func(any) any { skipped = append(skipped, "callback on a failure"); return "wrong" }).
 					AddCallbacks(func(any) any { skipped = append(skipped, "callback on a failure"); return "wrong" }, nil).
 					AddBoth(func(r any) any { badGot = r; done(); return nil })
@@ -281,7 +281,7 @@ func init() {
 			c.NoErr(c.Run(), "Run")
 			c.Equal(len(skipped), 0, fmt.Sprintf("steps for the other path were called: %v", skipped))
 			c.Equal(okGot, "value", "value after steps without a callback")
-			c.True(badGot == any(dfErrA), "failure after steps without an errback: got %v, want %v", badGot, dfErrA)
+			c.True(badGot == any(errDfA), "failure after steps without an errback: got %v, want %v", badGot, errDfA)
 		}},
 
 		Case{ID: "deferred.chain.late-callbacks", Facet: FacetDeferred, Needs: NeedClock, Test: func(c *C) {
@@ -299,12 +299,12 @@ func init() {
 		}},
 		Case{ID: "deferred.chain.late-callbacks#defer-to-thread", Facet: FacetDeferred, Needs: NeedClock | NeedThreads, Test: func(c *C) {
 			dfOnLoop(c, func() {
-				d := c.Threads.DeferToThread(func() (any, error) { return nil, dfErrA })
+				d := c.Threads.DeferToThread(func() (any, error) { return nil, errDfA })
 				d.AddBoth(func(r any) any {
 					c.Later(0, func() {
 						var got error
 						d.AddErrback(func(err error) any { got = err; return nil })
-						c.True(got == dfErrA, "errback added to a failed Deferred: got %v when AddErrback returned, want %v", got, dfErrA)
+						c.True(got == errDfA, "errback added to a failed Deferred: got %v when AddErrback returned, want %v", got, errDfA)
 						dfStop(c)
 					})
 					return r
@@ -355,7 +355,7 @@ func init() {
 			dfOnLoop(c, func() {
 				done := dfCountdown(2, func() { dfStop(c) })
 				// A failure delivered by DeferToThread is forwarded.
-				src := c.Threads.DeferToThread(func() (any, error) { return nil, dfErrA })
+				src := c.Threads.DeferToThread(func() (any, error) { return nil, errDfA })
 				other := deferred.New(nil)
 				other.AddBoth(func(r any) any { otherGot = r; return nil })
 				src.Chain(other).AddBoth(func(r any) any { srcAfter = r; done(); return r })
@@ -368,7 +368,7 @@ func init() {
 				})
 			})
 			c.NoErr(c.Run(), "Run")
-			c.True(otherGot == any(dfErrA), "chained Deferred got %v, want failure %v", otherGot, dfErrA)
+			c.True(otherGot == any(errDfA), "chained Deferred got %v, want failure %v", otherGot, errDfA)
 			c.True(srcAfter == nil, "result after Chain is %v, want nil", srcAfter)
 			_, err := dfResult(c, x, "Deferred chained to a fired one")
 			c.ErrIs(err, deferred.ErrAlreadyCalled, "result after Chain to a fired Deferred")
@@ -412,7 +412,7 @@ func init() {
 			skipped := true
 			outer := deferred.New(nil)
 			outer.AddCallback(func(any) any {
-				return c.Threads.DeferToThread(func() (any, error) { return nil, dfErrA })
+				return c.Threads.DeferToThread(func() (any, error) { return nil, errDfA })
 			}).
 				AddCallback(func(v any) any { skipped = false; return v }).
 				AddErrback(func(err error) any { got = err; dfStop(c); return "handled" })
@@ -421,7 +421,7 @@ func init() {
 				c.True(outer.Paused(), "outer not paused on a pending DeferToThread")
 			})
 			c.NoErr(c.Run(), "Run")
-			c.True(got == any(dfErrA), "errback after the pause got %v, want %v", got, dfErrA)
+			c.True(got == any(errDfA), "errback after the pause got %v, want %v", got, errDfA)
 			c.True(skipped, "callback ran on the failure the chain resumed with")
 		}},
 		Case{ID: "deferred.pause.returned-deferred#already-fired", Facet: FacetDeferred, Needs: NeedClock, Test: func(c *C) {
@@ -500,7 +500,7 @@ func init() {
 					d.AddBoth(func(r any) any {
 						c.Later(0, func() {
 							c.ErrIs(d.Callback(2), deferred.ErrAlreadyCalled, "Callback on a fired Deferred")
-							c.ErrIs(d.Errback(dfErrB), deferred.ErrAlreadyCalled, "Errback on a fired Deferred")
+							c.ErrIs(d.Errback(errDfB), deferred.ErrAlreadyCalled, "Errback on a fired Deferred")
 							v, err := dfResult(c, d, "fired Deferred")
 							c.True(v == wantV && err == wantErr, "result became (%v, %v), want (%v, %v)", v, err, wantV, wantErr)
 							done()
@@ -509,7 +509,7 @@ func init() {
 					})
 				}
 				check(c.Threads.DeferToThread(func() (any, error) { return 1, nil }), 1, nil)
-				check(c.Threads.DeferToThread(func() (any, error) { return nil, dfErrA }), nil, dfErrA)
+				check(c.Threads.DeferToThread(func() (any, error) { return nil, errDfA }), nil, errDfA)
 			})
 			c.NoErr(c.Run(), "Run")
 		}},
@@ -520,7 +520,7 @@ func init() {
 			d.AddBoth(func(r any) any { got = append(got, r); return r })
 			c.Later(time.Millisecond, func() {
 				c.ErrIs(d.Errback(nil), deferred.ErrNilError, "Errback(nil)")
-				c.ErrIs(d.Callback(dfErrA), deferred.ErrInvalidResult, "Callback(error)")
+				c.ErrIs(d.Callback(errDfA), deferred.ErrInvalidResult, "Callback(error)")
 				c.ErrIs(d.Callback(deferred.Succeed(1)), deferred.ErrInvalidResult, "Callback(*Deferred)")
 				c.True(!d.Called() && len(got) == 0, "a refused result fired the Deferred")
 				c.Later(time.Millisecond, func() {
@@ -586,7 +586,7 @@ func init() {
 			c.Later(time.Millisecond, func() { d.Cancel() })
 			c.Later(5*time.Millisecond, func() {
 				lateErr = d.Callback("late")
-				againErr = d.Errback(dfErrA)
+				againErr = d.Errback(errDfA)
 				dfStop(c)
 			})
 			c.NoErr(c.Run(), "Run")
@@ -700,13 +700,13 @@ func init() {
 			var gErr error
 			dfOnLoop(c, func() {
 				a, third := deferred.New(nil), deferred.New(nil)
-				b := c.Threads.DeferToThread(func() (any, error) { return nil, dfErrA })
+				b := c.Threads.DeferToThread(func() (any, error) { return nil, errDfA })
 				g := deferred.Gather(a, b, third)
 				g.AddBoth(func(r any) any {
 					gErr, _ = r.(error)
 					c.True(!a.Called() && !third.Called(), "Gather waited for other inputs before failing")
 					c.Later(time.Millisecond, func() {
-						c.NoErr(third.Errback(dfErrB), "Errback of a later input")
+						c.NoErr(third.Errback(errDfB), "Errback of a later input")
 						c.NoErr(a.Callback(1), "Callback of a later input")
 						_, err := dfResult(c, g, "Gather")
 						c.True(err == gErr, "Gather result changed to %v after later results", err)
@@ -725,7 +725,7 @@ func init() {
 				c.Fatalf("Gather failed with %#v, want a *GatherError", gErr)
 			}
 			c.Equal(ge.Index, 1, "GatherError.Index")
-			c.True(ge.Err == dfErrA && errors.Is(gErr, dfErrA), "GatherError carries %v, want %v", ge.Err, dfErrA)
+			c.True(ge.Err == errDfA && errors.Is(gErr, errDfA), "GatherError carries %v, want %v", ge.Err, errDfA)
 		}},
 
 		Case{ID: "deferred.gather.empty", Facet: FacetDeferred, Needs: NeedClock, Test: func(c *C) {

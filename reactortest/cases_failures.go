@@ -147,8 +147,7 @@ func init() {
 			// One worker, so the one that recovered must serve the next job.
 			c.NoErr(c.Threads.SetThreadPoolSize(1), "SetThreadPoolSize(1)")
 			var served atomic.Int32
-			var next func()
-			next = func() {
+			next := func() {
 				// On the loop, once the panicking job has unwound.
 				c.NoErr(c.Threads.CallInThread(func() {
 					served.Add(1)

@@ -286,8 +286,7 @@ func timeCancelNeverRuns(c *C) {
 func timeCancelSamePass(c *C) {
 	ran, first := false, false
 	timeWhenRunning(c, func() {
-		var victim gyre.DelayedCall
-		victim = c.Later(10*time.Millisecond, func() { ran = true })
+		victim := c.Later(10*time.Millisecond, func() { ran = true })
 		killer := c.Later(10*time.Millisecond, func() {
 			first = true
 			c.True(victim.Active(), "the victim is not active before it is cancelled")
@@ -686,10 +685,9 @@ func timeNowMonotonic(c *C) {
 }
 
 func timePendingList(c *C) {
-	var a, b, d gyre.DelayedCall
-	aTime := time.Time{}
-	a = c.Later(time.Hour, func() { c.Errorf("call a ran") })
-	aTime = a.Time()
+	var b, d gyre.DelayedCall
+	a := c.Later(time.Hour, func() { c.Errorf("call a ran") })
+	aTime := a.Time()
 	c.True(timeListed(c, a), "a call scheduled on an idle reactor is not listed")
 	timeWhenRunning(c, func() {
 		b = c.Later(2*time.Hour, func() { c.Errorf("call b ran") })

@@ -87,11 +87,10 @@ func msec(d time.Duration) int {
 	if d < 0 {
 		return -1
 	}
-	ms := (d + time.Millisecond - 1) / time.Millisecond
-	if ms > math.MaxInt32 {
+	if d >= math.MaxInt32*time.Millisecond {
 		return math.MaxInt32
 	}
-	return int(ms)
+	return int((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 // Dispatch implements loop.Poller.

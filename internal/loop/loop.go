@@ -126,7 +126,7 @@ func (l *Loop) recoverPanic() {
 }
 
 // Run implements gyre.Core.
-func (l *Loop) Run() error { return l.run(nil) }
+func (l *Loop) Run() error { return l.run(context.Background()) }
 
 // RunContext implements gyre.Core.
 func (l *Loop) RunContext(ctx context.Context) error { return l.run(ctx) }
@@ -140,7 +140,7 @@ func (l *Loop) run(ctx context.Context) error {
 	}
 	l.runs++
 	var ctxStopped bool
-	if ctx != nil {
+	if ctx.Done() != nil {
 		run := l.runs
 		stop := context.AfterFunc(ctx, func() {
 			// Fails only once the reactor has stopped, when there is
