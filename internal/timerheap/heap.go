@@ -23,9 +23,8 @@ const (
 
 // Timer is one scheduled call. It implements gyre.DelayedCall.
 type Timer struct {
-	when  int64  // deadline, nanoseconds on the heap's timeline
-	seq   uint64 // scheduling order, the tie-breaker for equal deadlines
-	index int    // position in the heap, -1 when not in it
+	when  int64 // deadline, nanoseconds on the heap's timeline
+	index int32 // position in the heap, -1 when not in it
 	state uint8
 	f     func()
 	h     *Heap
@@ -118,7 +117,7 @@ func (t *Timer) Cancel() error {
 	if err := t.check(); err != nil {
 		return err
 	}
-	t.h.remove(t.index)
+	t.h.remove(int(t.index))
 	t.state = stateCancelled
 	t.f = nil
 	return nil
@@ -180,7 +179,7 @@ func (t *Timer) check() error {
 // takes a fresh sequence number: among equal deadlines it runs last.
 func (t *Timer) move(when int64) {
 	h := t.h
-	h.remove(t.index)
+	h.remove(int(t.index))
 	t.when = when
 	h.push(t)
 }
@@ -197,7 +196,7 @@ func less(a, b *entry) bool {
 }
 
 func (h *Heap) push(t *Timer) {
-	t.seq = h.seq
+	seq := h.seq
 	h.seq++
 	if len(h.items) == cap(h.items) {
 		// Double by hand: append grows large slices by only a quarter,
@@ -206,7 +205,7 @@ func (h *Heap) push(t *Timer) {
 		copy(items, h.items)
 		h.items = items
 	}
-	h.items = append(h.items, entry{when: t.when, seq: t.seq, t: t})
+	h.items = append(h.items, entry{when: t.when, seq: seq, t: t})
 	h.up(len(h.items) - 1)
 }
 
@@ -216,7 +215,7 @@ func (h *Heap) remove(i int) {
 	t := h.items[i].t
 	if i != last {
 		h.items[i] = h.items[last]
-		h.items[i].t.index = i
+		h.items[i].t.index = int32(i)
 	}
 	h.items[last] = entry{}
 	h.items = h.items[:last]
@@ -247,11 +246,11 @@ func (h *Heap) up(i int) {
 			break
 		}
 		h.items[i] = h.items[p]
-		h.items[i].t.index = i
+		h.items[i].t.index = int32(i)
 		i = p
 	}
 	h.items[i] = e
-	e.t.index = i
+	e.t.index = int32(i)
 }
 
 // down sifts the element at i toward the leaves and reports whether it moved.
@@ -274,10 +273,10 @@ func (h *Heap) down(i int) bool {
 			break
 		}
 		h.items[i] = h.items[m]
-		h.items[i].t.index = i
+		h.items[i].t.index = int32(i)
 		i = m
 	}
 	h.items[i] = e
-	e.t.index = i
+	e.t.index = int32(i)
 	return i != start
 }

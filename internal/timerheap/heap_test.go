@@ -14,11 +14,15 @@ func TestRandomAgainstSort(t *testing.T) {
 	h := New(time.Unix(0, 0), func() int64 { return now })
 	rng := rand.New(rand.NewSource(1))
 	live := map[*Timer]bool{}
+	order := map[*Timer]int{} // when each timer was last scheduled
+	n := 0
 	for step := 0; step < 20000; step++ {
 		switch op := rng.Intn(10); {
 		case op < 5:
 			t := h.Schedule(time.Duration(rng.Intn(1000)), func() {})
 			live[t] = true
+			n++
+			order[t] = n
 		case op < 7 && len(live) > 0:
 			for tm := range live {
 				if err := tm.Cancel(); err != nil {
@@ -32,6 +36,8 @@ func TestRandomAgainstSort(t *testing.T) {
 				if err := tm.Reset(time.Duration(rng.Intn(1000))); err != nil {
 					t.Fatal(err)
 				}
+				n++
+				order[tm] = n
 				break
 			}
 		default:
@@ -43,7 +49,7 @@ func TestRandomAgainstSort(t *testing.T) {
 				}
 			}
 			sort.Slice(want, func(i, j int) bool {
-				return want[i].when < want[j].when || (want[i].when == want[j].when && want[i].seq < want[j].seq)
+				return want[i].when < want[j].when || (want[i].when == want[j].when && order[want[i]] < order[want[j]])
 			})
 			for i, w := range want {
 				got := h.PopDue(now, h.Seq())
