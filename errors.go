@@ -49,3 +49,42 @@ var (
 	// provide on this platform.
 	ErrNotSupported = errors.New("gyre: not supported by this backend")
 )
+
+// Reasons a connection ends or fails, passed to ConnectionLost,
+// ClientConnectionFailed and ClientConnectionLost. The value passed wraps one
+// of these and, where there is one, the system's error (errors.Is works for
+// both, for example errors.Is(err, syscall.ECONNRESET)).
+var (
+	// ErrConnectionDone: the connection was closed cleanly, by either side.
+	ErrConnectionDone = errors.New("gyre: connection closed cleanly")
+	// ErrConnectionLost: the connection broke (reset by the peer, a write
+	// to a vanished peer, ...).
+	ErrConnectionLost = errors.New("gyre: connection lost")
+	// ErrConnectionRefused: nothing listens at the address.
+	ErrConnectionRefused = errors.New("gyre: connection refused")
+	// ErrTimeout: the attempt took longer than its timeout.
+	ErrTimeout = errors.New("gyre: connection attempt timed out")
+	// ErrDNSLookup: the host name could not be resolved.
+	ErrDNSLookup = errors.New("gyre: host name lookup failed")
+	// ErrBind: the local address could not be bound.
+	ErrBind = errors.New("gyre: could not bind the local address")
+	// ErrConnectionAborted: AbortConnection closed the connection.
+	ErrConnectionAborted = errors.New("gyre: connection aborted")
+	// ErrUserCancelled: StopConnecting or Disconnect abandoned the attempt.
+	ErrUserCancelled = errors.New("gyre: connection attempt cancelled")
+	// ErrNotConnected is returned by Write once the connection has started
+	// closing.
+	ErrNotConnected = errors.New("gyre: not connected")
+	// ErrProducerRegistered is returned by RegisterProducer when a
+	// producer is already registered.
+	ErrProducerRegistered = errors.New("gyre: a producer is already registered")
+	// ErrAlreadyConnecting is returned by Connector.Connect while an attempt
+	// is under way or the connection is up.
+	ErrAlreadyConnecting = errors.New("gyre: already connecting or connected")
+	// ErrNotConnecting is returned by Connector.StopConnecting when no
+	// attempt is under way.
+	ErrNotConnecting = errors.New("gyre: not connecting")
+	// ErrAddress is returned for an address that cannot be used as given,
+	// such as a host name where a literal IP is required.
+	ErrAddress = errors.New("gyre: bad address")
+)

@@ -23,6 +23,8 @@ type C struct {
 	// need them are skipped before they start).
 	Clock   gyre.Clock
 	Threads gyre.Threads
+	TCP     gyre.TCP
+	Unix    gyre.Unix
 	// Backend names the backend under test.
 	Backend string
 	// Deadline bounds Run: past it, the case fails and the reactor is

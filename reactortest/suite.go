@@ -64,16 +64,20 @@ type Facet string
 
 // The facets checked by the suite.
 const (
-	FacetCore     Facet = "core"
-	FacetEvents   Facet = "events"
-	FacetTime     Facet = "time"
-	FacetThreads  Facet = "threads"
-	FacetFailures Facet = "failures"
-	FacetDeferred Facet = "deferred"
+	FacetCore      Facet = "core"
+	FacetEvents    Facet = "events"
+	FacetTime      Facet = "time"
+	FacetThreads   Facet = "threads"
+	FacetFailures  Facet = "failures"
+	FacetDeferred  Facet = "deferred"
+	FacetTCP       Facet = "tcp"
+	FacetTransport Facet = "transport"
+	FacetUnix      Facet = "unix"
 )
 
 // Facets lists the facets in the order reports show them.
-var Facets = []Facet{FacetCore, FacetEvents, FacetTime, FacetThreads, FacetFailures, FacetDeferred}
+var Facets = []Facet{FacetCore, FacetEvents, FacetTime, FacetThreads, FacetFailures, FacetDeferred,
+	FacetTCP, FacetTransport, FacetUnix}
 
 // Need is a facet interface a case requires besides gyre.Core.
 type Need uint
@@ -82,6 +86,8 @@ type Need uint
 const (
 	NeedClock Need = 1 << iota
 	NeedThreads
+	NeedTCP
+	NeedUnix
 )
 
 // Case is one conformance check.
@@ -154,6 +160,8 @@ func RunCase(t T, b Builder, k Case) {
 	c := &C{T: t, R: r, Backend: b.Name, Deadline: DefaultDeadline, logs: logs}
 	c.Clock, _ = r.(gyre.Clock)
 	c.Threads, _ = r.(gyre.Threads)
+	c.TCP, _ = r.(gyre.TCP)
+	c.Unix, _ = r.(gyre.Unix)
 	if k.Needs&NeedClock != 0 && c.Clock == nil {
 		c.release()
 		t.Skipf("backend %s does not implement gyre.Clock", b.Name)
@@ -161,6 +169,14 @@ func RunCase(t T, b Builder, k Case) {
 	if k.Needs&NeedThreads != 0 && c.Threads == nil {
 		c.release()
 		t.Skipf("backend %s does not implement gyre.Threads", b.Name)
+	}
+	if k.Needs&NeedTCP != 0 && c.TCP == nil {
+		c.release()
+		t.Skipf("backend %s does not implement gyre.TCP", b.Name)
+	}
+	if k.Needs&NeedUnix != 0 && c.Unix == nil {
+		c.release()
+		t.Skipf("backend %s does not implement gyre.Unix", b.Name)
 	}
 	defer c.finish(before)
 	k.Test(c)

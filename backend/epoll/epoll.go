@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gyre-go/gyre"
+	"github.com/gyre-go/gyre/internal/fdio"
 	"github.com/gyre-go/gyre/internal/loop"
 )
 
@@ -36,11 +37,12 @@ func New(opts ...gyre.Option) (*Reactor, error) {
 }
 
 type poller struct {
-	epfd   int
-	wakefd int
-	events []unix.EpollEvent
-	n      int // events found by the last Wait
-	fds    int // descriptors registered besides the eventfd
+	epfd     int
+	wakefd   int
+	events   []unix.EpollEvent
+	n        int            // events found by the last Wait
+	fds      int            // descriptors registered besides the eventfd
+	handlers []fdio.Handler // by descriptor number
 }
 
 func newPoller() (*poller, error) {
@@ -96,12 +98,73 @@ func msec(d time.Duration) int {
 // Dispatch implements loop.Poller.
 func (p *poller) Dispatch() {
 	for i := 0; i < p.n; i++ {
-		if int(p.events[i].Fd) == p.wakefd {
+		e := &p.events[i]
+		fd := int(e.Fd)
+		if fd == p.wakefd {
 			var buf [8]byte
 			unix.Read(p.wakefd, buf[:])
+			continue
 		}
+		// A handler run earlier in this batch may have removed fd.
+		if fd >= len(p.handlers) || p.handlers[fd] == nil {
+			continue
+		}
+		var ev fdio.Interest
+		if e.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			ev |= fdio.In
+		}
+		if e.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			ev |= fdio.Out
+		}
+		p.handlers[fd].Ready(ev)
 	}
 	p.n = 0
+}
+
+func epollEvents(in fdio.Interest) uint32 {
+	var ev uint32
+	if in&fdio.In != 0 {
+		ev |= unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if in&fdio.Out != 0 {
+		ev |= unix.EPOLLOUT
+	}
+	return ev
+}
+
+// Add implements fdio.Poller.
+func (p *poller) Add(fd int, h fdio.Handler, in fdio.Interest) error {
+	ev := unix.EpollEvent{Events: epollEvents(in), Fd: int32(fd)}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	if fd >= len(p.handlers) {
+		p.handlers = append(p.handlers, make([]fdio.Handler, fd+1-len(p.handlers))...)
+	}
+	p.handlers[fd] = h
+	p.fds++
+	return nil
+}
+
+// Modify implements fdio.Poller.
+func (p *poller) Modify(fd int, in fdio.Interest) error {
+	ev := unix.EpollEvent{Events: epollEvents(in), Fd: int32(fd)}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// Remove implements fdio.Poller.
+func (p *poller) Remove(fd int) error {
+	if fd < len(p.handlers) && p.handlers[fd] != nil {
+		p.handlers[fd] = nil
+		p.fds--
+	}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
 }
 
 var one = [8]byte{1, 0, 0, 0, 0, 0, 0, 0}

@@ -161,6 +161,9 @@ func (l *Loop) beginShutdown() {
 	f := &firing{ev: ev, done: l.finish}
 	f.afterBefore = func() {
 		l.running = false
+		for _, g := range l.onShutdown {
+			l.Call(g)
+		}
 		l.pool.stop(func() {
 			// From the last worker, or at once if there is none: hand
 			// the rest back to the loop. The queue closes only in finish.

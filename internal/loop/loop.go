@@ -83,7 +83,16 @@ type Loop struct {
 	_           [64]byte
 	spare       []func() // loop goroutine only
 
-	pool *pool
+	pool       *pool
+	onShutdown []func()
+}
+
+// OnShutdown registers f to run in the reactor's own During step of
+// "shutdown": after the Before triggers, once Running is false, before the
+// worker pool drains and before the users' During triggers. Backends use it
+// to close their ports, connection attempts and connections.
+func (l *Loop) OnShutdown(f func()) {
+	l.onShutdown = append(l.onShutdown, f)
 }
 
 // New returns a loop that waits with p.
