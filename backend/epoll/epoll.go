@@ -18,13 +18,19 @@ import (
 	"github.com/gyre-go/gyre/internal/loop"
 )
 
-// Reactor is a gyre.Reactor backed by epoll.
+// Reactor is a gyre.Reactor backed by epoll. Its TCP and Unix facets are
+// package fdio's, shared with the poll backend.
 type Reactor struct {
 	*loop.Loop
+	*fdio.Net
 	p *poller
 }
 
-var _ gyre.Reactor = (*Reactor)(nil)
+var (
+	_ gyre.Reactor = (*Reactor)(nil)
+	_ gyre.TCP     = (*Reactor)(nil)
+	_ gyre.Unix    = (*Reactor)(nil)
+)
 
 // New returns a reactor that has not yet run. It holds an epoll descriptor and
 // an eventfd until it has stopped.
@@ -33,7 +39,8 @@ func New(opts ...gyre.Option) (*Reactor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reactor{Loop: loop.New(p, gyre.Apply(opts...)), p: p}, nil
+	l := loop.New(p, gyre.Apply(opts...))
+	return &Reactor{Loop: l, Net: fdio.New(l, p), p: p}, nil
 }
 
 type poller struct {

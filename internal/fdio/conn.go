@@ -1,0 +1,532 @@
+//go:build unix
+
+package fdio
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gyre-go/gyre"
+)
+
+// Write buffer limits: a streaming producer is paused above highWater bytes
+// queued and resumed below lowWater; an emptied buffer larger than keepBuf is
+// given back rather than kept for reuse.
+const (
+	highWater = 64 << 10
+	lowWater  = 16 << 10
+	keepBuf   = 64 << 10
+)
+
+type connFlags uint16
+
+const (
+	fReadPaused    connFlags = 1 << iota // PauseProducing
+	fReadClosed                          // the peer's end of file was seen
+	fDisconnecting                       // LoseConnection: close once flushed
+	fShutWrPending                       // LoseWriteConnection: shut down once flushed
+	fWriteShut                           // the sending side is shut down
+	fLosing                              // loss decided; reported by finish
+	fClosed                              // ConnectionLost has been called
+	fStreaming                           // the producer is a streaming one
+	fProducerPaused                      // we paused the streaming producer
+	fUnix                                // a Unix socket: recvmsg, descriptor passing
+	fStarted                             // ConnectionMade has been called
+)
+
+// conn is a stream connection over a non-blocking socket. It is the Handler
+// registered for its descriptor; tcpConn and unixConn give it the methods of
+// the two transport interfaces.
+type conn struct {
+	n        *Net
+	fd       int
+	flags    connFlags
+	interest Interest
+	proto    gyre.Protocol
+	t        gyre.Transport // what the protocol sees: the tcpConn or unixConn
+	remote   net.Addr
+	wbuf     []byte
+	woff     int
+	marks    []fdMark // descriptors to send with the byte at an offset of wbuf
+	producer gyre.Producer
+	reason   error      // why it is being lost
+	client   *connector // the connector that made it, for outgoing connections
+	prev     *conn
+	next     *conn
+}
+
+func (c *conn) has(f connFlags) bool { return c.flags&f != 0 }
+
+// start registers the connection and tells the protocol.
+func (c *conn) start(proto gyre.Protocol) error {
+	c.proto = proto
+	if err := c.n.p.Add(c.fd, c, In); err != nil {
+		return err
+	}
+	c.interest = In
+	n := c.n
+	c.prev, c.next = n.conns.prev, &n.conns
+	n.conns.prev.next = c
+	n.conns.prev = c
+	c.flags |= fStarted
+	c.guard(func() { proto.ConnectionMade(c.t) })
+	return nil
+}
+
+// guard runs a protocol callback; a panic is logged and aborts the
+// connection.
+func (c *conn) guard(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.n.l.Logger().Error("gyre: panic in protocol callback", "panic", r, "stack", stack())
+			c.abortWith(fmt.Errorf("%w: protocol panicked: %v", gyre.ErrConnectionAborted, r))
+		}
+	}()
+	f()
+}
+
+// setInterest updates what the poller watches for.
+func (c *conn) setInterest(in Interest) {
+	if in == c.interest || c.has(fLosing) {
+		return
+	}
+	c.interest = in
+	if err := c.n.p.Modify(c.fd, in); err != nil {
+		c.loseWith(lostErr("epoll_ctl", err))
+	}
+}
+
+func (c *conn) wantRead() Interest {
+	if c.has(fReadPaused|fReadClosed|fDisconnecting) {
+		return 0
+	}
+	return In
+}
+
+// wantWrite watches for writability while data is queued, and also when a
+// close or a shutdown of the sending side waits only for its turn: the
+// writable event then finishes it on a pass of its own, never inside the
+// protocol's call.
+func (c *conn) wantWrite() Interest {
+	if len(c.wbuf) > c.woff || c.has(fShutWrPending) || (c.has(fDisconnecting) && c.producer == nil) {
+		return Out
+	}
+	return 0
+}
+
+func (c *conn) updateInterest() { c.setInterest(c.wantRead() | c.wantWrite()) }
+
+// Ready implements Handler.
+func (c *conn) Ready(ev Interest) {
+	if ev&In != 0 && c.interest&In != 0 {
+		c.readOnce()
+	}
+	if ev&Out != 0 && c.interest&Out != 0 && !c.has(fLosing) {
+		c.flush()
+	}
+}
+
+func (c *conn) readOnce() {
+	buf := c.n.readBuf()
+	var n int
+	var err error
+	var fds []int
+	if c.has(fUnix) {
+		n, fds, err = c.recvWithFDs(buf)
+	} else {
+		n, err = unix.Read(c.fd, buf)
+	}
+	switch {
+	case err == unix.EAGAIN || err == unix.EINTR:
+		return
+	case err != nil:
+		c.loseNow(lostErr("read", err))
+		return
+	case n == 0:
+		c.readEOF()
+		return
+	}
+	if len(fds) > 0 {
+		if r, ok := c.proto.(gyre.FDReceiver); ok {
+			c.guard(func() { r.FileDescriptorsReceived(fds) })
+		} else {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		}
+	}
+	if c.has(fLosing) {
+		return
+	}
+	c.guard(func() { c.proto.DataReceived(buf[:n]) })
+}
+
+// readEOF handles the peer's end of file.
+func (c *conn) readEOF() {
+	h, ok := c.proto.(gyre.HalfCloseableProtocol)
+	if !ok || c.has(fWriteShut) {
+		c.loseNow(gyre.ErrConnectionDone)
+		return
+	}
+	c.flags |= fReadClosed
+	c.updateInterest()
+	c.guard(h.ReadConnectionLost)
+}
+
+// Write implements gyre.Transport.
+func (c *conn) Write(data []byte) error {
+	if c.has(fDisconnecting | fShutWrPending | fWriteShut | fLosing) {
+		return gyre.ErrNotConnected
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	if len(c.wbuf) == c.woff {
+		n, err := unix.Write(c.fd, data)
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			c.loseWith(lostErr("write", err))
+			return nil
+		}
+		if n < 0 {
+			n = 0
+		}
+		data = data[n:]
+		if len(data) == 0 {
+			return nil
+		}
+	}
+	c.queue(data)
+	return nil
+}
+
+// WriteSequence implements gyre.Transport.
+func (c *conn) WriteSequence(data [][]byte) error {
+	if c.has(fDisconnecting | fShutWrPending | fWriteShut | fLosing) {
+		return gyre.ErrNotConnected
+	}
+	if len(c.wbuf) == c.woff && len(data) > 1 {
+		n, err := unix.Writev(c.fd, data)
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			c.loseWith(lostErr("writev", err))
+			return nil
+		}
+		for _, b := range data {
+			if n >= len(b) {
+				n -= len(b)
+				continue
+			}
+			c.queue(b[n:])
+			n = 0
+		}
+		return nil
+	}
+	for _, b := range data {
+		if err := c.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queue copies data to the write buffer and waits for the socket to take it.
+func (c *conn) queue(data []byte) {
+	if c.woff > 0 && c.woff >= len(c.wbuf)/2 && len(c.marks) == 0 {
+		// Slide the unsent part to the front rather than grow.
+		k := copy(c.wbuf, c.wbuf[c.woff:])
+		c.wbuf = c.wbuf[:k]
+		c.woff = 0
+	}
+	c.wbuf = append(c.wbuf, data...)
+	c.updateInterest()
+	c.checkHighWater()
+}
+
+func (c *conn) buffered() int { return len(c.wbuf) - c.woff }
+
+func (c *conn) checkHighWater() {
+	if c.producer != nil && c.has(fStreaming) && !c.has(fProducerPaused) && c.buffered() > highWater {
+		c.flags |= fProducerPaused
+		if p, ok := c.producer.(gyre.PushProducer); ok {
+			c.guard(p.PauseProducing)
+		}
+	}
+}
+
+// flush writes what the socket takes, then acts on a drained buffer.
+func (c *conn) flush() {
+	for c.buffered() > 0 {
+		var n int
+		var err error
+		if len(c.marks) > 0 {
+			n, err = c.sendMarked()
+		} else {
+			n, err = unix.Write(c.fd, c.wbuf[c.woff:])
+		}
+		if err == unix.EAGAIN || err == unix.EINTR {
+			break
+		}
+		if err != nil {
+			c.loseNow(lostErr("write", err))
+			return
+		}
+		c.woff += n
+		if n == 0 {
+			break
+		}
+	}
+	if c.buffered() > 0 {
+		if c.has(fProducerPaused) && c.buffered() < lowWater {
+			c.resumeProducer()
+		}
+		return
+	}
+	c.woff = 0
+	if cap(c.wbuf) > keepBuf {
+		c.wbuf = nil
+	} else {
+		c.wbuf = c.wbuf[:0]
+	}
+	c.drained()
+	c.updateInterest()
+}
+
+// drained acts on an empty write buffer: feed producers, finish closing.
+func (c *conn) drained() {
+	if c.producer != nil {
+		if !c.has(fStreaming) || c.has(fProducerPaused) {
+			c.resumeProducer()
+		}
+		if c.producer != nil {
+			return // LoseConnection waits for UnregisterProducer
+		}
+	}
+	if c.buffered() > 0 || c.has(fLosing) {
+		return
+	}
+	switch {
+	case c.has(fDisconnecting):
+		c.loseNow(gyre.ErrConnectionDone)
+	case c.has(fShutWrPending):
+		c.flags &^= fShutWrPending
+		c.flags |= fWriteShut
+		if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+			c.loseNow(lostErr("shutdown", err))
+			return
+		}
+		if w, ok := c.proto.(gyre.WriteCloseNotifier); ok {
+			c.guard(w.WriteConnectionLost)
+		}
+		if c.has(fReadClosed) && !c.has(fLosing) {
+			c.loseNow(gyre.ErrConnectionDone)
+		}
+	}
+}
+
+func (c *conn) resumeProducer() {
+	c.flags &^= fProducerPaused
+	if p := c.producer; p != nil {
+		c.guard(p.ResumeProducing)
+	}
+}
+
+// LoseConnection implements gyre.Transport.
+func (c *conn) LoseConnection() {
+	if c.has(fDisconnecting | fLosing) {
+		return
+	}
+	c.flags |= fDisconnecting
+	c.updateInterest()
+}
+
+// AbortConnection implements gyre.Transport.
+func (c *conn) AbortConnection() { c.abortWith(gyre.ErrConnectionAborted) }
+
+func (c *conn) abortWith(reason error) {
+	if c.has(fLosing) {
+		return
+	}
+	c.wbuf, c.woff = nil, 0
+	c.dropMarks()
+	c.loseWith(reason)
+}
+
+// LoseWriteConnection implements gyre.Transport.
+func (c *conn) LoseWriteConnection() {
+	if c.has(fDisconnecting | fShutWrPending | fWriteShut | fLosing) {
+		return
+	}
+	c.flags |= fShutWrPending
+	c.updateInterest()
+}
+
+// LocalAddr implements gyre.Transport.
+func (c *conn) LocalAddr() net.Addr {
+	if c.has(fLosing) && c.fd < 0 {
+		return nil
+	}
+	sa, err := unix.Getsockname(c.fd)
+	if err != nil {
+		return nil
+	}
+	return sockaddrToAddr(sa, c.has(fUnix))
+}
+
+// RemoteAddr implements gyre.Transport.
+func (c *conn) RemoteAddr() net.Addr { return c.remote }
+
+// RegisterProducer implements gyre.Transport.
+func (c *conn) RegisterProducer(p gyre.Producer, streaming bool) error {
+	if c.producer != nil {
+		return gyre.ErrProducerRegistered
+	}
+	if c.has(fLosing) {
+		return gyre.ErrNotConnected
+	}
+	c.producer = p
+	c.flags &^= fStreaming | fProducerPaused
+	if streaming {
+		c.flags |= fStreaming
+		c.checkHighWater()
+	} else {
+		c.guard(p.ResumeProducing)
+	}
+	return nil
+}
+
+// UnregisterProducer implements gyre.Transport.
+func (c *conn) UnregisterProducer() {
+	if c.producer == nil {
+		return
+	}
+	c.producer = nil
+	c.flags &^= fStreaming | fProducerPaused
+	c.updateInterest()
+}
+
+// PauseProducing implements gyre.Transport: stop reading.
+func (c *conn) PauseProducing() {
+	c.flags |= fReadPaused
+	c.updateInterest()
+}
+
+// ResumeProducing implements gyre.Transport: read again.
+func (c *conn) ResumeProducing() {
+	c.flags &^= fReadPaused
+	c.updateInterest()
+}
+
+// StopProducing implements gyre.Transport.
+func (c *conn) StopProducing() { c.AbortConnection() }
+
+// loseWith decides the connection is lost and reports it on a later pass.
+func (c *conn) loseWith(reason error) {
+	if c.has(fLosing) {
+		return
+	}
+	c.flags |= fLosing
+	c.reason = reason
+	c.release()
+	c.n.later(c)
+}
+
+// loseNow decides the connection is lost and reports it at once: for use
+// from the loop's own callbacks, never inside a call the protocol made.
+func (c *conn) loseNow(reason error) {
+	if c.has(fLosing) {
+		return
+	}
+	c.flags |= fLosing
+	c.reason = reason
+	c.release()
+	c.finish()
+}
+
+// closeWith is used by shutdown: lose the connection and report it now.
+func (c *conn) closeWith(reason error) {
+	if !c.has(fLosing) {
+		c.loseNow(reason)
+	}
+}
+
+// release gives the descriptor back.
+func (c *conn) release() {
+	if c.fd < 0 {
+		return
+	}
+	c.n.p.Remove(c.fd)
+	unix.Close(c.fd)
+	c.fd = -1
+	c.wbuf, c.woff = nil, 0
+	c.dropMarks()
+}
+
+// finish reports the loss: once, and last.
+func (c *conn) finish() {
+	if c.has(fClosed) {
+		return
+	}
+	c.flags |= fClosed
+	if c.next != nil {
+		c.prev.next = c.next
+		c.next.prev = c.prev
+		c.prev, c.next = nil, nil
+	}
+	if p := c.producer; p != nil {
+		c.producer = nil
+		c.n.l.Call(p.StopProducing)
+	}
+	reason := c.reason
+	if c.has(fStarted) {
+		c.n.l.Call(func() { c.proto.ConnectionLost(reason) })
+	}
+	if c.client != nil {
+		c.client.connectionLost(reason)
+	}
+}
+
+func (c *conn) setsockopt(level, opt int, on bool) error {
+	if c.fd < 0 {
+		return gyre.ErrNotConnected
+	}
+	v := 0
+	if on {
+		v = 1
+	}
+	return os.NewSyscallError("setsockopt", unix.SetsockoptInt(c.fd, level, opt, v))
+}
+
+// tcpConn is the transport of a TCP connection.
+type tcpConn struct{ conn }
+
+// SetNoDelay implements gyre.TCPTransport.
+func (c *tcpConn) SetNoDelay(on bool) error {
+	return c.setsockopt(unix.IPPROTO_TCP, unix.TCP_NODELAY, on)
+}
+
+// SetKeepAlive implements gyre.TCPTransport.
+func (c *tcpConn) SetKeepAlive(on bool) error {
+	return c.setsockopt(unix.SOL_SOCKET, unix.SO_KEEPALIVE, on)
+}
+
+// unixConn is the transport of a Unix stream connection.
+type unixConn struct{ conn }
+
+var (
+	_ gyre.TCPTransport  = (*tcpConn)(nil)
+	_ gyre.UnixTransport = (*unixConn)(nil)
+)
+
+// newConn wraps an open, non-blocking socket.
+func (n *Net) newConn(fd int, isUnix bool, remote net.Addr) *conn {
+	if isUnix {
+		u := &unixConn{conn{n: n, fd: fd, remote: remote, flags: fUnix}}
+		u.t = u
+		return &u.conn
+	}
+	t := &tcpConn{conn{n: n, fd: fd, remote: remote}}
+	t.t = t
+	return &t.conn
+}

@@ -1,0 +1,123 @@
+//go:build unix
+
+package fdio
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gyre-go/gyre"
+)
+
+// maxRecvFDs is how many descriptors one read can receive.
+const maxRecvFDs = 64
+
+// fdMark attaches descriptors to the byte at offset off of the write buffer.
+type fdMark struct {
+	off int
+	fds []int // our own duplicates, closed once sent
+}
+
+var errEmptyFDMessage = errors.New("gyre: SendFDs needs at least one byte of data")
+
+// SendFDs implements gyre.UnixTransport.
+func (c *unixConn) SendFDs(fds []int, data []byte) error {
+	if len(data) == 0 {
+		return errEmptyFDMessage
+	}
+	if c.has(fDisconnecting | fShutWrPending | fWriteShut | fLosing) {
+		return gyre.ErrNotConnected
+	}
+	if c.buffered() == 0 {
+		n, err := unix.SendmsgN(c.fd, data, unix.UnixRights(fds...), nil, 0)
+		switch {
+		case err == nil:
+			if n < len(data) {
+				c.queue(data[n:])
+			}
+			return nil
+		case err != unix.EAGAIN && err != unix.EINTR:
+			c.loseWith(lostErr("sendmsg", err))
+			return nil
+		}
+	}
+	dups := make([]int, 0, len(fds))
+	for _, fd := range fds {
+		d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			for _, d := range dups {
+				unix.Close(d)
+			}
+			return os.NewSyscallError("fcntl", err)
+		}
+		dups = append(dups, d)
+	}
+	if c.woff > 0 && len(c.marks) == 0 {
+		k := copy(c.wbuf, c.wbuf[c.woff:])
+		c.wbuf, c.woff = c.wbuf[:k], 0
+	}
+	c.marks = append(c.marks, fdMark{off: len(c.wbuf), fds: dups})
+	c.wbuf = append(c.wbuf, data...)
+	c.updateInterest()
+	c.checkHighWater()
+	return nil
+}
+
+// sendMarked writes the buffer up to the next mark, or from a mark with its
+// descriptors attached.
+func (c *conn) sendMarked() (int, error) {
+	m := c.marks[0]
+	if c.woff < m.off {
+		return unix.Write(c.fd, c.wbuf[c.woff:m.off])
+	}
+	end := len(c.wbuf)
+	if len(c.marks) > 1 {
+		end = c.marks[1].off
+	}
+	n, err := unix.SendmsgN(c.fd, c.wbuf[c.woff:end], unix.UnixRights(m.fds...), nil, 0)
+	if err != nil {
+		return 0, err
+	}
+	for _, fd := range m.fds {
+		unix.Close(fd)
+	}
+	c.marks = c.marks[1:]
+	if len(c.marks) == 0 {
+		c.marks = nil
+	}
+	return n, nil
+}
+
+func (c *conn) dropMarks() {
+	for _, m := range c.marks {
+		for _, fd := range m.fds {
+			unix.Close(fd)
+		}
+	}
+	c.marks = nil
+}
+
+// recvWithFDs reads into buf and collects any descriptors that came along.
+func (c *conn) recvWithFDs(buf []byte) (int, []int, error) {
+	if c.n.oob == nil {
+		c.n.oob = make([]byte, unix.CmsgSpace(4*maxRecvFDs))
+	}
+	n, oobn, _, _, err := unix.Recvmsg(c.fd, buf, c.n.oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil || oobn == 0 {
+		return n, nil, err
+	}
+	msgs, perr := unix.ParseSocketControlMessage(c.n.oob[:oobn])
+	if perr != nil {
+		return n, nil, nil
+	}
+	var fds []int
+	for i := range msgs {
+		got, err := unix.ParseUnixRights(&msgs[i])
+		if err == nil {
+			fds = append(fds, got...)
+		}
+	}
+	return n, fds, nil
+}
