@@ -24,17 +24,17 @@ const (
 type connFlags uint16
 
 const (
-	fReadPaused    connFlags = 1 << iota // PauseProducing
-	fReadClosed                          // the peer's end of file was seen
-	fDisconnecting                       // LoseConnection: close once flushed
-	fShutWrPending                       // LoseWriteConnection: shut down once flushed
-	fWriteShut                           // the sending side is shut down
-	fLosing                              // loss decided; reported by finish
-	fClosed                              // ConnectionLost has been called
-	fStreaming                           // the producer is a streaming one
-	fProducerPaused                      // we paused the streaming producer
-	fUnix                                // a Unix socket: recvmsg, descriptor passing
-	fStarted                             // ConnectionMade has been called
+	fReadPaused     connFlags = 1 << iota // PauseProducing
+	fReadClosed                           // the peer's end of file was seen
+	fDisconnecting                        // LoseConnection: close once flushed
+	fShutWrPending                        // LoseWriteConnection: shut down once flushed
+	fWriteShut                            // the sending side is shut down
+	fLosing                               // loss decided; reported by finish
+	fClosed                               // ConnectionLost has been called
+	fStreaming                            // the producer is a streaming one
+	fProducerPaused                       // we paused the streaming producer
+	fUnix                                 // a Unix socket: recvmsg, descriptor passing
+	fStarted                              // ConnectionMade has been called
 )
 
 // conn is a stream connection over a non-blocking socket. It is the Handler
@@ -100,7 +100,7 @@ func (c *conn) setInterest(in Interest) {
 }
 
 func (c *conn) wantRead() Interest {
-	if c.has(fReadPaused|fReadClosed|fDisconnecting) {
+	if c.has(fReadPaused | fReadClosed | fDisconnecting) {
 		return 0
 	}
 	return In

@@ -27,8 +27,8 @@ type port struct {
 	f      gyre.Factory
 	addr   net.Addr
 	isUnix bool
-	path   string        // socket file we created, removed when we stop
-	ino    uint64        // its inode, so we never remove someone else's file
+	path   string // socket file we created, removed when we stop
+	ino    uint64 // its inode, so we never remove someone else's file
 	closed *deferred.Deferred
 	paused gyre.DelayedCall // accepting paused after a resource error
 	warned bool             // logged the descriptor-limit episode
