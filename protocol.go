@@ -77,7 +77,9 @@ type Transport interface {
 	PauseProducing()
 	// ResumeProducing starts reading again.
 	ResumeProducing()
-	// StopProducing closes the connection, as AbortConnection does.
+	// StopProducing closes the connection as LoseConnection does: what is
+	// buffered is still sent. A transport registered as another
+	// transport's producer gets it when that one is lost.
 	StopProducing()
 }
 

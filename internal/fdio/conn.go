@@ -418,8 +418,9 @@ func (c *conn) ResumeProducing() {
 	c.updateInterest()
 }
 
-// StopProducing implements gyre.Transport.
-func (c *conn) StopProducing() { c.AbortConnection() }
+// StopProducing implements gyre.Transport: the connection closes as with
+// LoseConnection, so what it has buffered is still sent.
+func (c *conn) StopProducing() { c.LoseConnection() }
 
 // loseWith decides the connection is lost and reports it on a later pass.
 func (c *conn) loseWith(reason error) {
