@@ -29,7 +29,7 @@ import (
 )
 
 // benchBackends are the backends measured, in the order they are reported.
-var benchBackends = []string{"epoll", "std"}
+var benchBackends = []string{"epoll", "poll", "std"}
 
 // delays returns n pseudo-random delays in [0, 1s), the same on every call.
 func delays(n int) []time.Duration {

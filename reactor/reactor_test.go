@@ -15,8 +15,12 @@ import (
 
 func TestDefaultBackend(t *testing.T) {
 	want := "std"
-	if runtime.GOOS == "linux" {
+	switch runtime.GOOS {
+	case "linux":
 		want = "epoll"
+	case "windows", "js", "wasip1", "plan9":
+	default:
+		want = "poll"
 	}
 	if got := reactor.Default(); got != want {
 		t.Errorf("Default() = %q, want %q", got, want)

@@ -9,6 +9,7 @@ package epoll
 import (
 	"math"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -44,12 +45,24 @@ func New(opts ...gyre.Option) (*Reactor, error) {
 }
 
 type poller struct {
-	epfd     int
-	wakefd   int
-	events   []unix.EpollEvent
-	n        int            // events found by the last Wait
-	fds      int            // descriptors registered besides the eventfd
-	handlers []fdio.Handler // by descriptor number
+	epfd   int
+	wakefd int
+	events []unix.EpollEvent
+	n      int // events found by the last Wait
+	fds    int // descriptors registered besides the eventfd
+	regs   []reg
+	gen    int32
+	mu     sync.RWMutex // Wake against Close
+	closed bool
+}
+
+// reg is the registration of one descriptor, by descriptor number.
+type reg struct {
+	h        fdio.Handler
+	interest fdio.Interest
+	gen      int32 // carried in each event, so that an event for a closed
+	// descriptor is not delivered to a new one that got the same number
+	// within one batch
 }
 
 func newPoller() (*poller, error) {
@@ -112,8 +125,13 @@ func (p *poller) Dispatch() {
 			unix.Read(p.wakefd, buf[:])
 			continue
 		}
-		// A handler run earlier in this batch may have removed fd.
-		if fd >= len(p.handlers) || p.handlers[fd] == nil {
+		// A handler run earlier in this batch may have removed fd, or
+		// changed what it waits for.
+		if fd >= len(p.regs) {
+			continue
+		}
+		r := &p.regs[fd]
+		if r.h == nil || r.gen != e.Pad {
 			continue
 		}
 		var ev fdio.Interest
@@ -123,7 +141,9 @@ func (p *poller) Dispatch() {
 		if e.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			ev |= fdio.Out
 		}
-		p.handlers[fd].Ready(ev)
+		if ev &= r.interest; ev != 0 {
+			r.h.Ready(ev)
+		}
 	}
 	p.n = 0
 }
@@ -139,37 +159,62 @@ func epollEvents(in fdio.Interest) uint32 {
 	return ev
 }
 
-// Add implements fdio.Poller.
-func (p *poller) Add(fd int, h fdio.Handler, in fdio.Interest) error {
-	ev := unix.EpollEvent{Events: epollEvents(in), Fd: int32(fd)}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+func (p *poller) ctl(op, fd int, r *reg) error {
+	ev := unix.EpollEvent{Events: epollEvents(r.interest), Fd: int32(fd), Pad: r.gen}
+	if err := unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
-	if fd >= len(p.handlers) {
-		p.handlers = append(p.handlers, make([]fdio.Handler, fd+1-len(p.handlers))...)
+	return nil
+}
+
+// Add implements fdio.Poller.
+func (p *poller) Add(fd int, h fdio.Handler, in fdio.Interest) error {
+	if fd >= len(p.regs) {
+		p.regs = append(p.regs, make([]reg, fd+1-len(p.regs))...)
 	}
-	p.handlers[fd] = h
+	p.gen++
+	r := reg{h: h, interest: in, gen: p.gen}
+	if in != 0 {
+		if err := p.ctl(unix.EPOLL_CTL_ADD, fd, &r); err != nil {
+			return err
+		}
+	}
+	p.regs[fd] = r
 	p.fds++
 	return nil
 }
 
-// Modify implements fdio.Poller.
+// Modify implements fdio.Poller. A descriptor that waits for nothing leaves
+// the epoll set, since epoll would still report its hang-up or error on
+// every pass and spin the loop.
 func (p *poller) Modify(fd int, in fdio.Interest) error {
-	ev := unix.EpollEvent{Events: epollEvents(in), Fd: int32(fd)}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
+	if fd >= len(p.regs) || p.regs[fd].h == nil {
+		return os.NewSyscallError("epoll_ctl", unix.ENOENT)
 	}
-	return nil
+	r := &p.regs[fd]
+	old := r.interest
+	r.interest = in
+	switch {
+	case old == in:
+		return nil
+	case old == 0:
+		return p.ctl(unix.EPOLL_CTL_ADD, fd, r)
+	case in == 0:
+		return p.ctl(unix.EPOLL_CTL_DEL, fd, r)
+	}
+	return p.ctl(unix.EPOLL_CTL_MOD, fd, r)
 }
 
 // Remove implements fdio.Poller.
 func (p *poller) Remove(fd int) error {
-	if fd < len(p.handlers) && p.handlers[fd] != nil {
-		p.handlers[fd] = nil
-		p.fds--
+	if fd >= len(p.regs) || p.regs[fd].h == nil {
+		return nil
 	}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
+	r := p.regs[fd]
+	p.regs[fd] = reg{}
+	p.fds--
+	if r.interest != 0 {
+		return p.ctl(unix.EPOLL_CTL_DEL, fd, &r)
 	}
 	return nil
 }
@@ -178,12 +223,19 @@ var one = [8]byte{1, 0, 0, 0, 0, 0, 0, 0}
 
 // Wake implements loop.Poller.
 func (p *poller) Wake() {
-	// EAGAIN means the counter is saturated: the loop is awake anyway.
-	unix.Write(p.wakefd, one[:])
+	p.mu.RLock()
+	if !p.closed {
+		// EAGAIN means the counter is saturated: the loop is awake anyway.
+		unix.Write(p.wakefd, one[:])
+	}
+	p.mu.RUnlock()
 }
 
 // Close implements loop.Poller.
 func (p *poller) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	err1 := unix.Close(p.wakefd)
 	err2 := unix.Close(p.epfd)
 	if err1 != nil {

@@ -95,7 +95,7 @@ func (c *conn) setInterest(in Interest) {
 	}
 	c.interest = in
 	if err := c.n.p.Modify(c.fd, in); err != nil {
-		c.loseWith(lostErr("epoll_ctl", err))
+		c.loseWith(fmt.Errorf("%w: %w", gyre.ErrConnectionLost, err))
 	}
 }
 
@@ -208,7 +208,7 @@ func (c *conn) WriteSequence(data [][]byte) error {
 		return gyre.ErrNotConnected
 	}
 	if len(c.wbuf) == c.woff && len(data) > 1 {
-		n, err := unix.Writev(c.fd, data)
+		n, err := writev(c.fd, data)
 		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 			c.loseWith(lostErr("writev", err))
 			return nil

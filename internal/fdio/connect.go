@@ -207,7 +207,7 @@ func (c *connector) dial(sa unix.Sockaddr) error {
 	case *unix.SockaddrInet6:
 		family = unix.AF_INET6
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := socket(family, unix.SOCK_STREAM)
 	if err != nil {
 		return fmt.Errorf("%w: %w", gyre.ErrConnectionLost, os.NewSyscallError("socket", err))
 	}

@@ -70,7 +70,7 @@ func (n *Net) ListenTCP(addr string, f gyre.Factory, opts ...gyre.ListenOption) 
 }
 
 func listenSocket(sa unix.Sockaddr, family int, cfg gyre.ListenConfig, dual bool) (int, error) {
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := socket(family, unix.SOCK_STREAM)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
@@ -123,7 +123,7 @@ func (n *Net) ListenUnix(path string, f gyre.Factory, opts ...gyre.ListenOption)
 	}
 	cfg := gyre.ApplyListen(opts...)
 	abstract := strings.HasPrefix(path, "@")
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := socket(unix.AF_UNIX, unix.SOCK_STREAM)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
@@ -166,7 +166,7 @@ func staleSocket(path string) bool {
 	if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return false
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := socket(unix.AF_UNIX, unix.SOCK_STREAM)
 	if err != nil {
 		return false
 	}
@@ -232,7 +232,7 @@ func (p *port) StopListening() *deferred.Deferred {
 // Ready implements Handler: accept what is waiting.
 func (p *port) Ready(Interest) {
 	for i := 0; i < acceptBatch && p.fd >= 0; i++ {
-		fd, sa, err := unix.Accept4(p.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, sa, err := accept(p.fd)
 		switch err {
 		case nil:
 		case unix.EAGAIN:
@@ -265,7 +265,7 @@ func (p *port) shedLoad(err error) {
 	for n.reserve >= 0 {
 		unix.Close(n.reserve)
 		n.reserve = -1
-		fd, _, aerr := unix.Accept4(p.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, _, aerr := accept(p.fd)
 		if aerr == nil {
 			unix.Close(fd)
 		}

@@ -104,7 +104,7 @@ func (c *conn) recvWithFDs(buf []byte) (int, []int, error) {
 	if c.n.oob == nil {
 		c.n.oob = make([]byte, unix.CmsgSpace(4*maxRecvFDs))
 	}
-	n, oobn, _, _, err := unix.Recvmsg(c.fd, buf, c.n.oob, unix.MSG_CMSG_CLOEXEC)
+	n, oobn, _, _, err := unix.Recvmsg(c.fd, buf, c.n.oob, recvmsgFlags)
 	if err != nil || oobn == 0 {
 		return n, nil, err
 	}
@@ -117,6 +117,11 @@ func (c *conn) recvWithFDs(buf []byte) (int, []int, error) {
 		got, err := unix.ParseUnixRights(&msgs[i])
 		if err == nil {
 			fds = append(fds, got...)
+		}
+	}
+	if recvmsgFlags == 0 {
+		for _, fd := range fds {
+			unix.CloseOnExec(fd)
 		}
 	}
 	return n, fds, nil
