@@ -35,6 +35,7 @@ const (
 	fProducerPaused                       // we paused the streaming producer
 	fUnix                                 // a Unix socket: recvmsg, descriptor passing
 	fStarted                              // ConnectionMade has been called
+	fPullPending                          // the pull producer wrote: ask it for more once drained
 )
 
 // conn is a stream connection over a non-blocking socket. It is the Handler
@@ -111,10 +112,29 @@ func (c *conn) wantRead() Interest {
 // writable event then finishes it on a pass of its own, never inside the
 // protocol's call.
 func (c *conn) wantWrite() Interest {
-	if len(c.wbuf) > c.woff || c.has(fShutWrPending) || (c.has(fDisconnecting) && c.producer == nil) {
+	if len(c.wbuf) > c.woff || c.has(fShutWrPending|fPullPending) || (c.has(fDisconnecting) && c.producer == nil) {
 		return Out
 	}
 	return 0
+}
+
+// closedForWrites reports whether Write must refuse: the connection is
+// going, unless LoseConnection is only waiting for a registered producer,
+// which may still write until it unregisters.
+func (c *conn) closedForWrites() bool {
+	if c.has(fShutWrPending | fWriteShut | fLosing) {
+		return true
+	}
+	return c.has(fDisconnecting) && c.producer == nil
+}
+
+// wrote notes a write, so that a pull producer is asked for more once the
+// socket has taken it.
+func (c *conn) wrote() {
+	if c.producer != nil && !c.has(fStreaming) && !c.has(fPullPending) {
+		c.flags |= fPullPending
+		c.updateInterest()
+	}
 }
 
 func (c *conn) updateInterest() { c.setInterest(c.wantRead() | c.wantWrite()) }
@@ -178,12 +198,13 @@ func (c *conn) readEOF() {
 
 // Write implements gyre.Transport.
 func (c *conn) Write(data []byte) error {
-	if c.has(fDisconnecting | fShutWrPending | fWriteShut | fLosing) {
+	if c.closedForWrites() {
 		return gyre.ErrNotConnected
 	}
 	if len(data) == 0 {
 		return nil
 	}
+	c.wrote()
 	if len(c.wbuf) == c.woff {
 		n, err := unix.Write(c.fd, data)
 		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
@@ -204,9 +225,10 @@ func (c *conn) Write(data []byte) error {
 
 // WriteSequence implements gyre.Transport.
 func (c *conn) WriteSequence(data [][]byte) error {
-	if c.has(fDisconnecting | fShutWrPending | fWriteShut | fLosing) {
+	if c.closedForWrites() {
 		return gyre.ErrNotConnected
 	}
+	c.wrote()
 	if len(c.wbuf) == c.woff && len(data) > 1 {
 		n, err := writev(c.fd, data)
 		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
@@ -297,6 +319,7 @@ func (c *conn) flush() {
 func (c *conn) drained() {
 	if c.producer != nil {
 		if !c.has(fStreaming) || c.has(fProducerPaused) {
+			c.flags &^= fPullPending
 			c.resumeProducer()
 		}
 		if c.producer != nil {
@@ -402,7 +425,7 @@ func (c *conn) UnregisterProducer() {
 		return
 	}
 	c.producer = nil
-	c.flags &^= fStreaming | fProducerPaused
+	c.flags &^= fStreaming | fProducerPaused | fPullPending
 	c.updateInterest()
 }
 

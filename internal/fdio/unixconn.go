@@ -27,9 +27,10 @@ func (c *unixConn) SendFDs(fds []int, data []byte) error {
 	if len(data) == 0 {
 		return errEmptyFDMessage
 	}
-	if c.has(fDisconnecting | fShutWrPending | fWriteShut | fLosing) {
+	if c.closedForWrites() {
 		return gyre.ErrNotConnected
 	}
+	c.wrote()
 	if c.buffered() == 0 {
 		n, err := unix.SendmsgN(c.fd, data, unix.UnixRights(fds...), nil, 0)
 		switch {
