@@ -5,6 +5,7 @@ package fdio
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -48,10 +49,10 @@ type conn struct {
 	interest Interest
 	proto    gyre.Protocol
 	t        gyre.Transport // what the protocol sees: the tcpConn or unixConn
-	remote   net.Addr
+	raddr    netip.AddrPort // the peer of a TCP connection
 	wbuf     []byte
 	woff     int
-	marks    []fdMark // descriptors to send with the byte at an offset of wbuf
+	marks    *[]fdMark // descriptors to send with bytes of wbuf (Unix sockets)
 	producer gyre.Producer
 	reason   error      // why it is being lost
 	client   *connector // the connector that made it, for outgoing connections
@@ -255,7 +256,7 @@ func (c *conn) WriteSequence(data [][]byte) error {
 
 // queue copies data to the write buffer and waits for the socket to take it.
 func (c *conn) queue(data []byte) {
-	if c.woff > 0 && c.woff >= len(c.wbuf)/2 && len(c.marks) == 0 {
+	if c.woff > 0 && c.woff >= len(c.wbuf)/2 && c.marks == nil {
 		// Slide the unsent part to the front rather than grow.
 		k := copy(c.wbuf, c.wbuf[c.woff:])
 		c.wbuf = c.wbuf[:k]
@@ -282,7 +283,7 @@ func (c *conn) flush() {
 	for c.buffered() > 0 {
 		var n int
 		var err error
-		if len(c.marks) > 0 {
+		if c.marks != nil {
 			n, err = c.sendMarked()
 		} else {
 			n, err = unix.Write(c.fd, c.wbuf[c.woff:])
@@ -398,7 +399,7 @@ func (c *conn) LocalAddr() net.Addr {
 }
 
 // RemoteAddr implements gyre.Transport.
-func (c *conn) RemoteAddr() net.Addr { return c.remote }
+func (c *tcpConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddr) }
 
 // RegisterProducer implements gyre.Transport.
 func (c *conn) RegisterProducer(p gyre.Producer, streaming bool) error {
@@ -536,7 +537,13 @@ func (c *tcpConn) SetKeepAlive(on bool) error {
 }
 
 // unixConn is the transport of a Unix stream connection.
-type unixConn struct{ conn }
+type unixConn struct {
+	conn
+	rpath string // the peer's address, usually unnamed
+}
+
+// RemoteAddr implements gyre.Transport.
+func (c *unixConn) RemoteAddr() net.Addr { return &net.UnixAddr{Name: c.rpath, Net: "unix"} }
 
 var (
 	_ gyre.TCPTransport  = (*tcpConn)(nil)
@@ -546,11 +553,17 @@ var (
 // newConn wraps an open, non-blocking socket.
 func (n *Net) newConn(fd int, isUnix bool, remote net.Addr) *conn {
 	if isUnix {
-		u := &unixConn{conn{n: n, fd: fd, remote: remote, flags: fUnix}}
+		u := &unixConn{conn: conn{n: n, fd: fd, flags: fUnix}}
+		if a, ok := remote.(*net.UnixAddr); ok {
+			u.rpath = a.Name
+		}
 		u.t = u
 		return &u.conn
 	}
-	t := &tcpConn{conn{n: n, fd: fd, remote: remote}}
+	t := &tcpConn{conn{n: n, fd: fd}}
+	if a, ok := remote.(*net.TCPAddr); ok {
+		t.raddr = a.AddrPort()
+	}
 	t.t = t
 	return &t.conn
 }

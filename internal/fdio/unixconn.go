@@ -55,11 +55,14 @@ func (c *unixConn) SendFDs(fds []int, data []byte) error {
 		}
 		dups = append(dups, d)
 	}
-	if c.woff > 0 && len(c.marks) == 0 {
+	if c.woff > 0 && c.marks == nil {
 		k := copy(c.wbuf, c.wbuf[c.woff:])
 		c.wbuf, c.woff = c.wbuf[:k], 0
 	}
-	c.marks = append(c.marks, fdMark{off: len(c.wbuf), fds: dups})
+	if c.marks == nil {
+		c.marks = new([]fdMark)
+	}
+	*c.marks = append(*c.marks, fdMark{off: len(c.wbuf), fds: dups})
 	c.wbuf = append(c.wbuf, data...)
 	c.updateInterest()
 	c.checkHighWater()
@@ -69,13 +72,14 @@ func (c *unixConn) SendFDs(fds []int, data []byte) error {
 // sendMarked writes the buffer up to the next mark, or from a mark with its
 // descriptors attached.
 func (c *conn) sendMarked() (int, error) {
-	m := c.marks[0]
+	marks := *c.marks
+	m := marks[0]
 	if c.woff < m.off {
 		return unix.Write(c.fd, c.wbuf[c.woff:m.off])
 	}
 	end := len(c.wbuf)
-	if len(c.marks) > 1 {
-		end = c.marks[1].off
+	if len(marks) > 1 {
+		end = marks[1].off
 	}
 	n, err := unix.SendmsgN(c.fd, c.wbuf[c.woff:end], unix.UnixRights(m.fds...), nil, 0)
 	if err != nil {
@@ -84,15 +88,17 @@ func (c *conn) sendMarked() (int, error) {
 	for _, fd := range m.fds {
 		unix.Close(fd)
 	}
-	c.marks = c.marks[1:]
-	if len(c.marks) == 0 {
+	if *c.marks = marks[1:]; len(*c.marks) == 0 {
 		c.marks = nil
 	}
 	return n, nil
 }
 
 func (c *conn) dropMarks() {
-	for _, m := range c.marks {
+	if c.marks == nil {
+		return
+	}
+	for _, m := range *c.marks {
 		for _, fd := range m.fds {
 			unix.Close(fd)
 		}
