@@ -20,6 +20,7 @@ const (
 	stateResolving
 	stateConnecting
 	stateConnected
+	stateCancelled // StopConnecting: the failure is yet to be reported
 )
 
 // connector makes outgoing connections, one attempt at a time.
@@ -64,8 +65,14 @@ func (n *Net) connect(isUnix bool, addr string, f gyre.ClientFactory, opts []gyr
 			return nil, fmt.Errorf("%w: empty socket path", gyre.ErrAddress)
 		}
 		c.dest = &net.UnixAddr{Name: addr, Net: "unix"}
-	} else if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, fmt.Errorf("%w: %w", gyre.ErrAddress, err)
+	} else {
+		_, ps, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", gyre.ErrAddress, err)
+		}
+		if _, err := parsePort(ps); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.Connect(); err != nil {
 		return nil, err
@@ -119,6 +126,7 @@ func (c *connector) Connect() error {
 		}
 		sa, _ := tcpSockaddr(ip, portNum, "")
 		c.targets = []unix.Sockaddr{sa}
+		c.dest = sockaddrToAddr(sa, false)
 		c.startLater(attempt)
 		return nil
 	}
@@ -309,8 +317,23 @@ func (c *connector) stopTimer() {
 	}
 }
 
-// fail ends the attempt and tells the factory.
-func (c *connector) fail(reason error) {
+// cancel ends the attempt at once and tells the factory on a later pass:
+// StopConnecting and Disconnect never call back into the caller.
+func (c *connector) cancelAttempt() {
+	c.abandon()
+	c.state = stateCancelled
+	attempt := c.attempt
+	if err := c.n.l.CallFromThread(func() {
+		if c.attempt == attempt && c.state == stateCancelled {
+			c.fail(gyre.ErrUserCancelled)
+		}
+	}); err != nil {
+		c.fail(gyre.ErrUserCancelled)
+	}
+}
+
+// abandon releases what an attempt holds.
+func (c *connector) abandon() {
 	c.stopTimer()
 	if c.cancel != nil {
 		c.cancel()
@@ -322,6 +345,11 @@ func (c *connector) fail(reason error) {
 		c.fd = -1
 	}
 	c.targets = nil
+}
+
+// fail ends the attempt and tells the factory.
+func (c *connector) fail(reason error) {
+	c.abandon()
 	c.state = stateIdle
 	attempt := c.attempt
 	c.n.l.Call(func() { c.f.ClientConnectionFailed(c, reason) })
@@ -352,7 +380,7 @@ func (c *connector) StopConnecting() error {
 	if c.state != stateResolving && c.state != stateConnecting {
 		return gyre.ErrNotConnecting
 	}
-	c.fail(gyre.ErrUserCancelled)
+	c.cancelAttempt()
 	return nil
 }
 
@@ -360,7 +388,7 @@ func (c *connector) StopConnecting() error {
 func (c *connector) Disconnect() {
 	switch c.state {
 	case stateResolving, stateConnecting:
-		c.fail(gyre.ErrUserCancelled)
+		c.cancelAttempt()
 	case stateConnected:
 		if c.conn != nil {
 			c.conn.LoseConnection()

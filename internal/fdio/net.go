@@ -95,7 +95,7 @@ func (n *Net) shutdown() {
 		p.StopListening()
 	}
 	for c := range n.connectors {
-		if c.state == stateResolving || c.state == stateConnecting {
+		if c.state == stateResolving || c.state == stateConnecting || c.state == stateCancelled {
 			c.fail(gyre.ErrUserCancelled)
 		}
 	}
