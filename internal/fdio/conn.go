@@ -48,22 +48,28 @@ type conn struct {
 	flags    connFlags
 	interest Interest
 	proto    gyre.Protocol
-	t        gyre.Transport // what the protocol sees: the tcpConn or unixConn
 	raddr    netip.AddrPort // the peer of a TCP connection
-	wbuf     []byte
-	woff     int
-	marks    *[]fdMark // descriptors to send with bytes of wbuf (Unix sockets)
+	w        *wbuf          // what the socket has not taken yet; nil when idle
+	marks    *[]fdMark      // descriptors to send with bytes of w (Unix sockets)
 	producer gyre.Producer
-	reason   error      // why it is being lost
 	client   *connector // the connector that made it, for outgoing connections
 	prev     *conn
 	next     *conn
 }
 
+// wbuf is a connection's queue of unsent bytes. It exists only while there
+// is something queued, or kept for reuse after a burst, so that an idle
+// connection holds no buffer.
+type wbuf struct {
+	b   []byte
+	off int
+}
+
 func (c *conn) has(f connFlags) bool { return c.flags&f != 0 }
 
-// start registers the connection and tells the protocol.
-func (c *conn) start(proto gyre.Protocol) error {
+// start registers the connection and tells the protocol, which sees t (the
+// tcpConn or unixConn around c).
+func (c *conn) start(proto gyre.Protocol, t gyre.Transport) error {
 	c.proto = proto
 	if err := c.n.p.Add(c.fd, c, In); err != nil {
 		return err
@@ -74,7 +80,7 @@ func (c *conn) start(proto gyre.Protocol) error {
 	n.conns.prev.next = c
 	n.conns.prev = c
 	c.flags |= fStarted
-	c.guard(func() { proto.ConnectionMade(c.t) })
+	c.guard(func() { proto.ConnectionMade(t) })
 	return nil
 }
 
@@ -113,7 +119,7 @@ func (c *conn) wantRead() Interest {
 // writable event then finishes it on a pass of its own, never inside the
 // protocol's call.
 func (c *conn) wantWrite() Interest {
-	if len(c.wbuf) > c.woff || c.has(fShutWrPending|fPullPending) || (c.has(fDisconnecting) && c.producer == nil) {
+	if c.buffered() > 0 || c.has(fShutWrPending|fPullPending) || (c.has(fDisconnecting) && c.producer == nil) {
 		return Out
 	}
 	return 0
@@ -206,7 +212,7 @@ func (c *conn) Write(data []byte) error {
 		return nil
 	}
 	c.wrote()
-	if len(c.wbuf) == c.woff {
+	if c.buffered() == 0 {
 		n, err := unix.Write(c.fd, data)
 		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 			c.loseWith(lostErr("write", err))
@@ -230,7 +236,7 @@ func (c *conn) WriteSequence(data [][]byte) error {
 		return gyre.ErrNotConnected
 	}
 	c.wrote()
-	if len(c.wbuf) == c.woff && len(data) > 1 {
+	if c.buffered() == 0 && len(data) > 1 {
 		n, err := writev(c.fd, data)
 		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 			c.loseWith(lostErr("writev", err))
@@ -256,18 +262,27 @@ func (c *conn) WriteSequence(data [][]byte) error {
 
 // queue copies data to the write buffer and waits for the socket to take it.
 func (c *conn) queue(data []byte) {
-	if c.woff > 0 && c.woff >= len(c.wbuf)/2 && c.marks == nil {
-		// Slide the unsent part to the front rather than grow.
-		k := copy(c.wbuf, c.wbuf[c.woff:])
-		c.wbuf = c.wbuf[:k]
-		c.woff = 0
+	w := c.w
+	if w == nil {
+		w = &wbuf{}
+		c.w = w
 	}
-	c.wbuf = append(c.wbuf, data...)
+	if w.off > 0 && w.off >= len(w.b)/2 && c.marks == nil {
+		// Slide the unsent part to the front rather than grow.
+		k := copy(w.b, w.b[w.off:])
+		w.b, w.off = w.b[:k], 0
+	}
+	w.b = append(w.b, data...)
 	c.updateInterest()
 	c.checkHighWater()
 }
 
-func (c *conn) buffered() int { return len(c.wbuf) - c.woff }
+func (c *conn) buffered() int {
+	if c.w == nil {
+		return 0
+	}
+	return len(c.w.b) - c.w.off
+}
 
 func (c *conn) checkHighWater() {
 	if c.producer != nil && c.has(fStreaming) && !c.has(fProducerPaused) && c.buffered() > highWater {
@@ -286,7 +301,7 @@ func (c *conn) flush() {
 		if c.marks != nil {
 			n, err = c.sendMarked()
 		} else {
-			n, err = unix.Write(c.fd, c.wbuf[c.woff:])
+			n, err = unix.Write(c.fd, c.w.b[c.w.off:])
 		}
 		if err == unix.EAGAIN || err == unix.EINTR {
 			break
@@ -295,7 +310,7 @@ func (c *conn) flush() {
 			c.loseNow(lostErr("write", err))
 			return
 		}
-		c.woff += n
+		c.w.off += n
 		if n == 0 {
 			break
 		}
@@ -306,11 +321,12 @@ func (c *conn) flush() {
 		}
 		return
 	}
-	c.woff = 0
-	if cap(c.wbuf) > keepBuf {
-		c.wbuf = nil
-	} else {
-		c.wbuf = c.wbuf[:0]
+	if w := c.w; w != nil {
+		if cap(w.b) > keepBuf {
+			c.w = nil
+		} else {
+			w.b, w.off = w.b[:0], 0
+		}
 	}
 	c.drained()
 	c.updateInterest()
@@ -372,7 +388,7 @@ func (c *conn) abortWith(reason error) {
 	if c.has(fLosing) {
 		return
 	}
-	c.wbuf, c.woff = nil, 0
+	c.w = nil
 	c.dropMarks()
 	c.loseWith(reason)
 }
@@ -452,9 +468,8 @@ func (c *conn) loseWith(reason error) {
 		return
 	}
 	c.flags |= fLosing
-	c.reason = reason
 	c.release()
-	c.n.later(c)
+	c.n.later(c, reason)
 }
 
 // loseNow decides the connection is lost and reports it at once: for use
@@ -464,9 +479,8 @@ func (c *conn) loseNow(reason error) {
 		return
 	}
 	c.flags |= fLosing
-	c.reason = reason
 	c.release()
-	c.finish()
+	c.finish(reason)
 }
 
 // closeWith is used by shutdown: lose the connection and report it now.
@@ -484,12 +498,12 @@ func (c *conn) release() {
 	c.n.p.Remove(c.fd)
 	unix.Close(c.fd)
 	c.fd = -1
-	c.wbuf, c.woff = nil, 0
+	c.w = nil
 	c.dropMarks()
 }
 
 // finish reports the loss: once, and last.
-func (c *conn) finish() {
+func (c *conn) finish(reason error) {
 	if c.has(fClosed) {
 		return
 	}
@@ -503,7 +517,6 @@ func (c *conn) finish() {
 		c.producer = nil
 		c.n.l.Call(p.StopProducing)
 	}
-	reason := c.reason
 	if c.has(fStarted) {
 		c.n.l.Call(func() { c.proto.ConnectionLost(reason) })
 	}
@@ -550,20 +563,19 @@ var (
 	_ gyre.UnixTransport = (*unixConn)(nil)
 )
 
-// newConn wraps an open, non-blocking socket.
-func (n *Net) newConn(fd int, isUnix bool, remote net.Addr) *conn {
+// newConn wraps an open, non-blocking socket, and returns it with the
+// transport its protocol will see.
+func (n *Net) newConn(fd int, isUnix bool, remote net.Addr) (*conn, gyre.Transport) {
 	if isUnix {
 		u := &unixConn{conn: conn{n: n, fd: fd, flags: fUnix}}
 		if a, ok := remote.(*net.UnixAddr); ok {
 			u.rpath = a.Name
 		}
-		u.t = u
-		return &u.conn
+		return &u.conn, u
 	}
 	t := &tcpConn{conn{n: n, fd: fd}}
 	if a, ok := remote.(*net.TCPAddr); ok {
 		t.raddr = a.AddrPort()
 	}
-	t.t = t
-	return &t.conn
+	return &t.conn, t
 }

@@ -299,10 +299,10 @@ func (c *connector) connected(fd int) {
 		return
 	}
 	c.state = stateConnected
-	conn := n.newConn(fd, c.isUnix, c.dest)
+	conn, t := n.newConn(fd, c.isUnix, c.dest)
 	conn.client = c
 	c.conn = conn
-	if err := conn.start(proto); err != nil {
+	if err := conn.start(proto, t); err != nil {
 		c.conn = nil
 		unix.Close(fd)
 		c.state = stateConnecting

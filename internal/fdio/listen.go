@@ -310,8 +310,8 @@ func (p *port) accept(fd int, sa unix.Sockaddr) {
 		unix.Close(fd)
 		return
 	}
-	c := n.newConn(fd, p.isUnix, remote)
-	if err := c.start(proto); err != nil {
+	c, t := n.newConn(fd, p.isUnix, remote)
+	if err := c.start(proto, t); err != nil {
 		unix.Close(fd)
 		n.l.Logger().Error("gyre: registering a connection", "err", err)
 	}

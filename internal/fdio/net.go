@@ -31,7 +31,7 @@ type Net struct {
 	connectors map[*connector]struct{}
 	factories  map[any]int // ports and connectors using each FactoryStarter
 
-	pending       []*conn // connections whose loss is to be reported
+	pending       []loss // connections whose loss is to be reported
 	pendingQueued bool
 	runPendingFn  func()
 
@@ -64,10 +64,16 @@ func (n *Net) readBuf() []byte {
 	return n.rbuf
 }
 
+// loss is a connection's loss waiting to be reported.
+type loss struct {
+	c      *conn
+	reason error
+}
+
 // later reports c's loss on a coming pass of the loop, never inside the
 // call that caused it.
-func (n *Net) later(c *conn) {
-	n.pending = append(n.pending, c)
+func (n *Net) later(c *conn, reason error) {
+	n.pending = append(n.pending, loss{c, reason})
 	if !n.pendingQueued {
 		n.pendingQueued = true
 		if err := n.l.CallFromThread(n.runPendingFn); err != nil {
@@ -79,10 +85,10 @@ func (n *Net) later(c *conn) {
 func (n *Net) runPending() {
 	n.pendingQueued = false
 	for len(n.pending) > 0 {
-		c := n.pending[0]
-		n.pending[0] = nil
+		l := n.pending[0]
+		n.pending[0] = loss{}
 		n.pending = n.pending[1:]
-		c.finish()
+		l.c.finish(l.reason)
 	}
 	n.pending = n.pending[:0]
 }

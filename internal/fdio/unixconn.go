@@ -55,15 +55,19 @@ func (c *unixConn) SendFDs(fds []int, data []byte) error {
 		}
 		dups = append(dups, d)
 	}
-	if c.woff > 0 && c.marks == nil {
-		k := copy(c.wbuf, c.wbuf[c.woff:])
-		c.wbuf, c.woff = c.wbuf[:k], 0
+	if c.w == nil {
+		c.w = &wbuf{}
+	}
+	w := c.w
+	if w.off > 0 && c.marks == nil {
+		k := copy(w.b, w.b[w.off:])
+		w.b, w.off = w.b[:k], 0
 	}
 	if c.marks == nil {
 		c.marks = new([]fdMark)
 	}
-	*c.marks = append(*c.marks, fdMark{off: len(c.wbuf), fds: dups})
-	c.wbuf = append(c.wbuf, data...)
+	*c.marks = append(*c.marks, fdMark{off: len(w.b), fds: dups})
+	w.b = append(w.b, data...)
 	c.updateInterest()
 	c.checkHighWater()
 	return nil
@@ -74,14 +78,15 @@ func (c *unixConn) SendFDs(fds []int, data []byte) error {
 func (c *conn) sendMarked() (int, error) {
 	marks := *c.marks
 	m := marks[0]
-	if c.woff < m.off {
-		return unix.Write(c.fd, c.wbuf[c.woff:m.off])
+	w := c.w
+	if w.off < m.off {
+		return unix.Write(c.fd, w.b[w.off:m.off])
 	}
-	end := len(c.wbuf)
+	end := len(w.b)
 	if len(marks) > 1 {
 		end = marks[1].off
 	}
-	n, err := unix.SendmsgN(c.fd, c.wbuf[c.woff:end], unix.UnixRights(m.fds...), nil, 0)
+	n, err := unix.SendmsgN(c.fd, w.b[w.off:end], unix.UnixRights(m.fds...), nil, 0)
 	if err != nil {
 		return 0, err
 	}
