@@ -219,6 +219,15 @@ func (p *poller) Remove(fd int) error {
 	return nil
 }
 
+// Each implements fdio.Poller.
+func (p *poller) Each(f func(h fdio.Handler)) {
+	for fd := range p.regs {
+		if h := p.regs[fd].h; h != nil {
+			f(h)
+		}
+	}
+}
+
 var one = [8]byte{1, 0, 0, 0, 0, 0, 0, 0}
 
 // Wake implements loop.Poller.

@@ -281,6 +281,19 @@ func (p *poller) Remove(fd int) error {
 
 var one = [1]byte{1}
 
+// Each implements fdio.Poller.
+func (p *poller) Each(f func(h fdio.Handler)) {
+	hs := make([]fdio.Handler, 0, len(p.entries))
+	for _, e := range p.entries[1:] {
+		if e.h != nil {
+			hs = append(hs, e.h)
+		}
+	}
+	for _, h := range hs {
+		f(h)
+	}
+}
+
 // Wake implements loop.Poller.
 func (p *poller) Wake() {
 	p.wmu.RLock()

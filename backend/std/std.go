@@ -3,34 +3,105 @@
 // system Go supports. The loop waits on a channel; work done by other
 // goroutines (later, blocking reads on net.Conn values) reaches it as queued
 // calls, and a wake-up is a non-blocking send on a channel of capacity one.
+//
+// # Streams
+//
+// The Reactor implements gyre.TCP and gyre.Unix over package net. Every
+// protocol and factory callback runs on the loop goroutine; goroutines only
+// do the blocking work and hand their results to the loop with
+// CallFromThread, through method values bound once per connection, so that
+// reading and writing allocate nothing per event once a connection is up.
+//
+//   - Each connection has one reader goroutine, which reads into a buffer of
+//     its own of 32 KiB (readBufSize), hands the bytes to the loop and then
+//     waits until the loop has delivered them before it reads again. The
+//     buffer is reused for every read, and PauseProducing simply holds back
+//     that go-ahead: unread data stays in the kernel and nothing is lost.
+//   - On Unix systems, a Write with nothing queued before it goes straight
+//     to the (non-blocking) socket from the loop, through the connection's
+//     syscall.RawConn, as much as the socket takes at once; so does SendFDs.
+//     Elsewhere, and for whatever the socket does not take, the bytes are
+//     copied into a pending buffer owned by the loop. A writer goroutine,
+//     started by the first write that has to wait, takes the whole pending
+//     buffer at once (the loop swaps it with the writer's empty one, so the
+//     loop never blocks), writes it with blocking writes and reports back to
+//     the loop when it is done; that is where the producers' water marks,
+//     LoseConnection's flush and LoseWriteConnection's shutdown are handled.
+//     Writing first on the loop keeps the water marks honest: bytes count
+//     as buffered only once the kernel has refused them.
+//   - Each listening port has an accept goroutine, each connection attempt a
+//     dialing goroutine (name resolution included), cancelled by
+//     StopConnecting, Disconnect or shutdown.
+//
+// When the reactor shuts down, its own During "shutdown" step closes every
+// port, cancels every attempt and closes every connection (see
+// disconnectAll), and the reactor waits for all of its goroutines to exit
+// before Run returns.
 package std
 
 import (
+	"io"
+	"log/slog"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/gyre-go/gyre"
 	"github.com/gyre-go/gyre/internal/loop"
 )
 
-// Reactor is a gyre.Reactor built on the standard library.
+// Reactor is a gyre.Reactor built on the standard library. It also
+// implements gyre.TCP and gyre.Unix.
 type Reactor struct {
 	*loop.Loop
 	p *poller
+
+	// Loop goroutine only.
+	down       bool // shutdown has closed every port, attempt and connection
+	seq        uint64
+	ports      map[*port]struct{}
+	connectors map[*connector]struct{} // attempts under way or failing
+	conns      map[*conn]struct{}
+	factories  map[gyre.FactoryStarter]int
+
+	// Every goroutine the reactor starts, so that it can wait for them.
+	wg sync.WaitGroup
+	// Sockets that goroutines have opened and not yet handed to the loop.
+	mu       sync.Mutex
+	inflight map[io.Closer]struct{}
 }
 
-var _ gyre.Reactor = (*Reactor)(nil)
+var (
+	_ gyre.Reactor = (*Reactor)(nil)
+	_ gyre.TCP     = (*Reactor)(nil)
+	_ gyre.Unix    = (*Reactor)(nil)
+)
 
 // New returns a reactor that has not yet run. It holds no operating system
 // resources of its own.
 func New(opts ...gyre.Option) (*Reactor, error) {
 	p := &poller{wake: make(chan struct{}, 1), timer: time.NewTimer(time.Hour)}
 	p.timer.Stop()
-	return &Reactor{Loop: loop.New(p, gyre.Apply(opts...)), p: p}, nil
+	r := &Reactor{
+		Loop:       loop.New(p, gyre.Apply(opts...)),
+		p:          p,
+		ports:      make(map[*port]struct{}),
+		connectors: make(map[*connector]struct{}),
+		conns:      make(map[*conn]struct{}),
+		factories:  make(map[gyre.FactoryStarter]int),
+		inflight:   make(map[io.Closer]struct{}),
+	}
+	p.release = r.release
+	r.OnShutdown(r.disconnectAll)
+	return r, nil
 }
 
 type poller struct {
-	wake  chan struct{}
-	timer *time.Timer
+	wake    chan struct{}
+	timer   *time.Timer
+	release func()
 }
 
 // Wait implements loop.Poller.
@@ -66,8 +137,158 @@ func (p *poller) Wake() {
 	}
 }
 
-// Close implements loop.Poller.
+// Close implements loop.Poller. It runs once the loop's queue is closed, so
+// no goroutine of the reactor can hand it anything any more; it closes what
+// is still open and waits for them all to exit.
 func (p *poller) Close() error {
 	p.timer.Stop()
+	if p.release != nil {
+		p.release()
+	}
 	return nil
+}
+
+// logger returns the loop's logger.
+func (r *Reactor) logger() *slog.Logger { return r.Logger() }
+
+// later runs f on the loop in a later callback. It is used from the loop
+// itself, for notifications that must not happen inside the call that
+// caused them. Once the queue is closed there is nothing left to notify.
+func (r *Reactor) later(f func()) { _ = r.CallFromThread(f) }
+
+// safely calls f, logging a panic instead of letting it unwind.
+func (r *Reactor) safely(f func()) {
+	defer r.recoverLog()
+	f()
+}
+
+func (r *Reactor) recoverLog() {
+	if v := recover(); v != nil {
+		r.logPanic(v)
+	}
+}
+
+func (r *Reactor) logPanic(v any) {
+	r.logger().Error("gyre: panic in callback", "panic", v, "stack", string(debug.Stack()))
+}
+
+func (r *Reactor) nextSeq() uint64 {
+	r.seq++
+	return r.seq
+}
+
+// track records a socket a goroutine has opened for the loop, so that it is
+// closed even if the loop never takes it.
+func (r *Reactor) track(c io.Closer) {
+	r.mu.Lock()
+	r.inflight[c] = struct{}{}
+	r.mu.Unlock()
+}
+
+func (r *Reactor) untrack(c io.Closer) {
+	r.mu.Lock()
+	delete(r.inflight, c)
+	r.mu.Unlock()
+}
+
+// startFactory counts one more port or connector using f, calling
+// StartFactory for the first.
+func (r *Reactor) startFactory(f gyre.Factory) {
+	fs, ok := f.(gyre.FactoryStarter)
+	if !ok {
+		return
+	}
+	if !reflect.TypeOf(fs).Comparable() {
+		r.safely(fs.StartFactory)
+		return
+	}
+	r.factories[fs]++
+	if r.factories[fs] == 1 {
+		r.safely(fs.StartFactory)
+	}
+}
+
+// stopFactory counts one port or connector less using f, calling
+// StopFactory after the last.
+func (r *Reactor) stopFactory(f gyre.Factory) {
+	fs, ok := f.(gyre.FactoryStarter)
+	if !ok {
+		return
+	}
+	if !reflect.TypeOf(fs).Comparable() {
+		r.safely(fs.StopFactory)
+		return
+	}
+	n := r.factories[fs] - 1
+	if n > 0 {
+		r.factories[fs] = n
+		return
+	}
+	delete(r.factories, fs)
+	r.safely(fs.StopFactory)
+}
+
+// disconnectAll runs in the reactor's own During "shutdown" step: every port
+// stops listening, every connection attempt fails with ErrUserCancelled and
+// every connection is closed at once with ErrConnectionDone. Every callback
+// this causes has run when it returns.
+func (r *Reactor) disconnectAll() {
+	if r.down {
+		return
+	}
+	r.down = true
+	ports := sortedBySeq(r.ports, func(p *port) uint64 { return p.seq })
+	for _, p := range ports {
+		p.shutdown()
+	}
+	cns := sortedBySeq(r.connectors, func(c *connector) uint64 { return c.seq })
+	for _, c := range cns {
+		c.shutdown()
+	}
+	conns := sortedBySeq(r.conns, func(c *conn) uint64 { return c.seq })
+	for _, c := range conns {
+		c.shutdown()
+	}
+}
+
+// release runs when the reactor has stopped, from the poller's Close. After a
+// normal shutdown disconnectAll has closed everything already; after a crash
+// during shutdown it has not, and the rest is closed without callbacks. Then
+// it waits for every goroutine of the reactor to exit.
+func (r *Reactor) release() {
+	r.down = true
+	for p := range r.ports {
+		p.closeListener()
+	}
+	for c := range r.connectors {
+		c.abandon()
+	}
+	for c := range r.conns {
+		c.closeSocket()
+	}
+	r.mu.Lock()
+	for c := range r.inflight {
+		_ = c.Close()
+	}
+	clear(r.inflight)
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+func sortedBySeq[T comparable](m map[T]struct{}, seq func(T) uint64) []T {
+	out := make([]T, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b T) int {
+		sa, sb := seq(a), seq(b)
+		switch {
+		case sa < sb:
+			return -1
+		case sa > sb:
+			return 1
+		}
+		return 0
+	})
+	return out
 }

@@ -5,7 +5,6 @@ package fdio
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -48,14 +47,27 @@ type conn struct {
 	flags    connFlags
 	interest Interest
 	proto    gyre.Protocol
-	raddr    netip.AddrPort // the peer of a TCP connection
-	w        *wbuf          // what the socket has not taken yet; nil when idle
-	marks    *[]fdMark      // descriptors to send with bytes of w (Unix sockets)
+	w        *wbuf      // what the socket has not taken yet; nil when idle
+	x        *connExtra // what most connections never need
 	producer gyre.Producer
 	client   *connector // the connector that made it, for outgoing connections
-	prev     *conn
-	next     *conn
 }
+
+// connExtra holds the rarely used parts of a connection, so that an idle
+// connection stays small.
+type connExtra struct {
+	marks []fdMark // descriptors to send with bytes of w (Unix sockets)
+	peer  net.Addr // the peer's address, kept when the socket closes
+}
+
+func (c *conn) extra() *connExtra {
+	if c.x == nil {
+		c.x = &connExtra{}
+	}
+	return c.x
+}
+
+func (c *conn) hasMarks() bool { return c.x != nil && len(c.x.marks) > 0 }
 
 // wbuf is a connection's queue of unsent bytes. It exists only while there
 // is something queued, or kept for reuse after a burst, so that an idle
@@ -75,10 +87,6 @@ func (c *conn) start(proto gyre.Protocol, t gyre.Transport) error {
 		return err
 	}
 	c.interest = In
-	n := c.n
-	c.prev, c.next = n.conns.prev, &n.conns
-	n.conns.prev.next = c
-	n.conns.prev = c
 	c.flags |= fStarted
 	c.guard(func() { proto.ConnectionMade(t) })
 	return nil
@@ -267,7 +275,7 @@ func (c *conn) queue(data []byte) {
 		w = &wbuf{}
 		c.w = w
 	}
-	if w.off > 0 && w.off >= len(w.b)/2 && c.marks == nil {
+	if w.off > 0 && w.off >= len(w.b)/2 && !c.hasMarks() {
 		// Slide the unsent part to the front rather than grow.
 		k := copy(w.b, w.b[w.off:])
 		w.b, w.off = w.b[:k], 0
@@ -298,7 +306,7 @@ func (c *conn) flush() {
 	for c.buffered() > 0 {
 		var n int
 		var err error
-		if c.marks != nil {
+		if c.hasMarks() {
 			n, err = c.sendMarked()
 		} else {
 			n, err = unix.Write(c.fd, c.w.b[c.w.off:])
@@ -414,8 +422,21 @@ func (c *conn) LocalAddr() net.Addr {
 	return sockaddrToAddr(sa, c.has(fUnix))
 }
 
-// RemoteAddr implements gyre.Transport.
-func (c *tcpConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.raddr) }
+// RemoteAddr implements gyre.Transport. The kernel is asked while the
+// connection is open; the address is kept when it closes.
+func (c *conn) RemoteAddr() net.Addr {
+	if c.x != nil && c.x.peer != nil {
+		return c.x.peer
+	}
+	if c.fd < 0 {
+		return nil
+	}
+	sa, err := unix.Getpeername(c.fd)
+	if err != nil {
+		return nil
+	}
+	return sockaddrToAddr(sa, c.has(fUnix))
+}
 
 // RegisterProducer implements gyre.Transport.
 func (c *conn) RegisterProducer(p gyre.Producer, streaming bool) error {
@@ -495,6 +516,11 @@ func (c *conn) release() {
 	if c.fd < 0 {
 		return
 	}
+	if c.x == nil || c.x.peer == nil {
+		if a := c.RemoteAddr(); a != nil {
+			c.extra().peer = a
+		}
+	}
 	c.n.p.Remove(c.fd)
 	unix.Close(c.fd)
 	c.fd = -1
@@ -508,11 +534,6 @@ func (c *conn) finish(reason error) {
 		return
 	}
 	c.flags |= fClosed
-	if c.next != nil {
-		c.prev.next = c.next
-		c.next.prev = c.prev
-		c.prev, c.next = nil, nil
-	}
 	if p := c.producer; p != nil {
 		c.producer = nil
 		c.n.l.Call(p.StopProducing)
@@ -550,13 +571,7 @@ func (c *tcpConn) SetKeepAlive(on bool) error {
 }
 
 // unixConn is the transport of a Unix stream connection.
-type unixConn struct {
-	conn
-	rpath string // the peer's address, usually unnamed
-}
-
-// RemoteAddr implements gyre.Transport.
-func (c *unixConn) RemoteAddr() net.Addr { return &net.UnixAddr{Name: c.rpath, Net: "unix"} }
+type unixConn struct{ conn }
 
 var (
 	_ gyre.TCPTransport  = (*tcpConn)(nil)
@@ -565,17 +580,11 @@ var (
 
 // newConn wraps an open, non-blocking socket, and returns it with the
 // transport its protocol will see.
-func (n *Net) newConn(fd int, isUnix bool, remote net.Addr) (*conn, gyre.Transport) {
+func (n *Net) newConn(fd int, isUnix bool) (*conn, gyre.Transport) {
 	if isUnix {
-		u := &unixConn{conn: conn{n: n, fd: fd, flags: fUnix}}
-		if a, ok := remote.(*net.UnixAddr); ok {
-			u.rpath = a.Name
-		}
+		u := &unixConn{conn{n: n, fd: fd, flags: fUnix}}
 		return &u.conn, u
 	}
 	t := &tcpConn{conn{n: n, fd: fd}}
-	if a, ok := remote.(*net.TCPAddr); ok {
-		t.raddr = a.AddrPort()
-	}
 	return &t.conn, t
 }

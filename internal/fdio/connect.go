@@ -299,7 +299,7 @@ func (c *connector) connected(fd int) {
 		return
 	}
 	c.state = stateConnected
-	conn, t := n.newConn(fd, c.isUnix, c.dest)
+	conn, t := n.newConn(fd, c.isUnix)
 	conn.client = c
 	c.conn = conn
 	if err := conn.start(proto, t); err != nil {

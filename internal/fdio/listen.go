@@ -310,7 +310,7 @@ func (p *port) accept(fd int, sa unix.Sockaddr) {
 		unix.Close(fd)
 		return
 	}
-	c, t := n.newConn(fd, p.isUnix, remote)
+	c, t := n.newConn(fd, p.isUnix)
 	if err := c.start(proto, t); err != nil {
 		unix.Close(fd)
 		n.l.Logger().Error("gyre: registering a connection", "err", err)

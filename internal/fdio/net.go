@@ -26,7 +26,6 @@ type Net struct {
 	rbuf []byte // shared read buffer
 	oob  []byte // shared control-message buffer for Unix sockets
 
-	conns      conn // sentinel of the list of open connections
 	ports      map[*port]struct{}
 	connectors map[*connector]struct{}
 	factories  map[any]int // ports and connectors using each FactoryStarter
@@ -50,7 +49,6 @@ func New(l *loop.Loop, p Poller) *Net {
 		factories:  make(map[any]int),
 		reserve:    -1,
 	}
-	n.conns.next, n.conns.prev = &n.conns, &n.conns
 	n.runPendingFn = n.runPending
 	l.OnShutdown(n.shutdown)
 	return n
@@ -105,10 +103,14 @@ func (n *Net) shutdown() {
 			c.fail(gyre.ErrUserCancelled)
 		}
 	}
-	for c := n.conns.next; c != &n.conns; {
-		next := c.next
+	var open []*conn
+	n.p.Each(func(h Handler) {
+		if c, ok := h.(*conn); ok {
+			open = append(open, c)
+		}
+	})
+	for _, c := range open {
 		c.closeWith(gyre.ErrConnectionDone)
-		c = next
 	}
 	n.runPending()
 	if n.reserve >= 0 {

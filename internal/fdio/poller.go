@@ -37,4 +37,7 @@ type Poller interface {
 	Modify(fd int, in Interest) error
 	// Remove stops watching fd. Call it before closing fd.
 	Remove(fd int) error
+	// Each calls f with every registered handler, in no particular order.
+	// f may remove descriptors.
+	Each(f func(h Handler))
 }

@@ -59,14 +59,12 @@ func (c *unixConn) SendFDs(fds []int, data []byte) error {
 		c.w = &wbuf{}
 	}
 	w := c.w
-	if w.off > 0 && c.marks == nil {
+	if w.off > 0 && !c.hasMarks() {
 		k := copy(w.b, w.b[w.off:])
 		w.b, w.off = w.b[:k], 0
 	}
-	if c.marks == nil {
-		c.marks = new([]fdMark)
-	}
-	*c.marks = append(*c.marks, fdMark{off: len(w.b), fds: dups})
+	x := c.extra()
+	x.marks = append(x.marks, fdMark{off: len(w.b), fds: dups})
 	w.b = append(w.b, data...)
 	c.updateInterest()
 	c.checkHighWater()
@@ -76,7 +74,7 @@ func (c *unixConn) SendFDs(fds []int, data []byte) error {
 // sendMarked writes the buffer up to the next mark, or from a mark with its
 // descriptors attached.
 func (c *conn) sendMarked() (int, error) {
-	marks := *c.marks
+	marks := c.x.marks
 	m := marks[0]
 	w := c.w
 	if w.off < m.off {
@@ -93,22 +91,22 @@ func (c *conn) sendMarked() (int, error) {
 	for _, fd := range m.fds {
 		unix.Close(fd)
 	}
-	if *c.marks = marks[1:]; len(*c.marks) == 0 {
-		c.marks = nil
+	if c.x.marks = marks[1:]; len(c.x.marks) == 0 {
+		c.x.marks = nil
 	}
 	return n, nil
 }
 
 func (c *conn) dropMarks() {
-	if c.marks == nil {
+	if !c.hasMarks() {
 		return
 	}
-	for _, m := range *c.marks {
+	for _, m := range c.x.marks {
 		for _, fd := range m.fds {
 			unix.Close(fd)
 		}
 	}
-	c.marks = nil
+	c.x.marks = nil
 }
 
 // recvWithFDs reads into buf and collects any descriptors that came along.

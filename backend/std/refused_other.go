@@ -1,0 +1,5 @@
+//go:build !windows
+
+package std
+
+func isRefusedOS(error) bool { return false }
