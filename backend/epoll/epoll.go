@@ -48,13 +48,17 @@ type poller struct {
 	epfd   int
 	wakefd int
 	events []unix.EpollEvent
-	n      int // events found by the last Wait
-	fds    int // descriptors registered besides the eventfd
-	regs   []reg
+	n      int     // events found by the last Wait
+	fds    int     // descriptors registered besides the eventfd
+	regs   [][]reg // pages of regPage registrations, by descriptor number
 	gen    int32
 	mu     sync.RWMutex // Wake against Close
 	closed bool
 }
+
+// regPage is how many registrations one page of the table holds. The table
+// grows a page at a time, so growing it never copies it.
+const regPage = 512
 
 // reg is the registration of one descriptor, by descriptor number.
 type reg struct {
@@ -127,11 +131,8 @@ func (p *poller) Dispatch() {
 		}
 		// A handler run earlier in this batch may have removed fd, or
 		// changed what it waits for.
-		if fd >= len(p.regs) {
-			continue
-		}
-		r := &p.regs[fd]
-		if r.h == nil || r.gen != e.Pad {
+		r := p.reg(fd)
+		if r == nil || r.h == nil || r.gen != e.Pad {
 			continue
 		}
 		var ev fdio.Interest
@@ -167,10 +168,18 @@ func (p *poller) ctl(op, fd int, r *reg) error {
 	return nil
 }
 
+// reg returns fd's registration slot, or nil if the table has none yet.
+func (p *poller) reg(fd int) *reg {
+	if fd < 0 || fd/regPage >= len(p.regs) {
+		return nil
+	}
+	return &p.regs[fd/regPage][fd%regPage]
+}
+
 // Add implements fdio.Poller.
 func (p *poller) Add(fd int, h fdio.Handler, in fdio.Interest) error {
-	if fd >= len(p.regs) {
-		p.regs = append(p.regs, make([]reg, fd+1-len(p.regs))...)
+	for fd/regPage >= len(p.regs) {
+		p.regs = append(p.regs, make([]reg, regPage))
 	}
 	p.gen++
 	r := reg{h: h, interest: in, gen: p.gen}
@@ -179,7 +188,7 @@ func (p *poller) Add(fd int, h fdio.Handler, in fdio.Interest) error {
 			return err
 		}
 	}
-	p.regs[fd] = r
+	*p.reg(fd) = r
 	p.fds++
 	return nil
 }
@@ -188,10 +197,10 @@ func (p *poller) Add(fd int, h fdio.Handler, in fdio.Interest) error {
 // the epoll set, since epoll would still report its hang-up or error on
 // every pass and spin the loop.
 func (p *poller) Modify(fd int, in fdio.Interest) error {
-	if fd >= len(p.regs) || p.regs[fd].h == nil {
+	r := p.reg(fd)
+	if r == nil || r.h == nil {
 		return os.NewSyscallError("epoll_ctl", unix.ENOENT)
 	}
-	r := &p.regs[fd]
 	old := r.interest
 	r.interest = in
 	switch {
@@ -207,11 +216,12 @@ func (p *poller) Modify(fd int, in fdio.Interest) error {
 
 // Remove implements fdio.Poller.
 func (p *poller) Remove(fd int) error {
-	if fd >= len(p.regs) || p.regs[fd].h == nil {
+	slot := p.reg(fd)
+	if slot == nil || slot.h == nil {
 		return nil
 	}
-	r := p.regs[fd]
-	p.regs[fd] = reg{}
+	r := *slot
+	*slot = reg{}
 	p.fds--
 	if r.interest != 0 {
 		return p.ctl(unix.EPOLL_CTL_DEL, fd, &r)
@@ -221,10 +231,16 @@ func (p *poller) Remove(fd int) error {
 
 // Each implements fdio.Poller.
 func (p *poller) Each(f func(h fdio.Handler)) {
-	for fd := range p.regs {
-		if h := p.regs[fd].h; h != nil {
-			f(h)
+	var hs []fdio.Handler
+	for _, page := range p.regs {
+		for i := range page {
+			if h := page[i].h; h != nil {
+				hs = append(hs, h)
+			}
 		}
+	}
+	for _, h := range hs {
+		f(h)
 	}
 }
 

@@ -232,7 +232,7 @@ func (p *port) StopListening() *deferred.Deferred {
 // Ready implements Handler: accept what is waiting.
 func (p *port) Ready(Interest) {
 	for i := 0; i < acceptBatch && p.fd >= 0; i++ {
-		fd, sa, err := accept(p.fd)
+		fd, remote, err := accept(p.fd, p.isUnix)
 		switch err {
 		case nil:
 		case unix.EAGAIN:
@@ -248,7 +248,7 @@ func (p *port) Ready(Interest) {
 			return
 		}
 		p.warned = false
-		p.accept(fd, sa)
+		p.accept(fd, remote)
 	}
 }
 
@@ -265,7 +265,7 @@ func (p *port) shedLoad(err error) {
 	for n.reserve >= 0 {
 		unix.Close(n.reserve)
 		n.reserve = -1
-		fd, _, aerr := accept(p.fd)
+		fd, _, aerr := accept(p.fd, p.isUnix)
 		if aerr == nil {
 			unix.Close(fd)
 		}
@@ -298,9 +298,8 @@ func (p *port) pause(d time.Duration) {
 	}
 }
 
-func (p *port) accept(fd int, sa unix.Sockaddr) {
+func (p *port) accept(fd int, remote net.Addr) {
 	n := p.n
-	remote := sockaddrToAddr(sa, p.isUnix)
 	if !p.isUnix {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}

@@ -3,6 +3,7 @@
 package fdio
 
 import (
+	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +30,15 @@ func socket(family, typ int) (int, error) {
 	return fd, nil
 }
 
-func accept(fd int) (int, unix.Sockaddr, error) {
+func accept(fd int, isUnix bool) (int, net.Addr, error) {
+	nfd, sa, err := accept1(fd)
+	if err != nil {
+		return -1, nil, err
+	}
+	return nfd, sockaddrToAddr(sa, isUnix), nil
+}
+
+func accept1(fd int) (int, unix.Sockaddr, error) {
 	syscall.ForkLock.RLock()
 	nfd, sa, err := unix.Accept(fd)
 	if err == nil {
