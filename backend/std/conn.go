@@ -581,8 +581,7 @@ func (c *conn) RegisterProducer(p gyre.Producer, streaming bool) error {
 		return gyre.ErrProducerRegistered
 	}
 	if c.state >= csClosed {
-		p.StopProducing()
-		return nil
+		return gyre.ErrNotConnected
 	}
 	c.producer = p
 	c.streaming = streaming
@@ -641,7 +640,9 @@ func (c *conn) ResumeProducing() {
 }
 
 // StopProducing implements gyre.Transport: it aborts the connection.
-func (c *conn) StopProducing() { c.AbortConnection() }
+// StopProducing implements gyre.Transport: the connection closes as with
+// LoseConnection, so what it has buffered is still sent.
+func (c *conn) StopProducing() { c.LoseConnection() }
 
 // closeSocket closes the socket and releases what the loop holds; the
 // goroutines exit. It makes no callback.
