@@ -1,0 +1,76 @@
+package servers
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/gyre-go/gyre"
+	"github.com/gyre-go/gyre/reactor"
+)
+
+// echoProtocol writes back whatever it receives.
+type echoProtocol struct {
+	t gyre.Transport
+}
+
+func (p *echoProtocol) ConnectionMade(t gyre.Transport) {
+	p.t = t
+	if tt, ok := t.(gyre.TCPTransport); ok {
+		_ = tt.SetNoDelay(true) // the peers all run with TCP_NODELAY on
+	}
+}
+
+func (p *echoProtocol) DataReceived(data []byte) { _ = p.t.Write(data) }
+
+func (p *echoProtocol) ConnectionLost(error) { p.t = nil }
+
+// gyreServer serves on a reactor of the named backend, through gyre's public
+// API only. It fails when the backend does not exist or has no TCP facet yet.
+func gyreServer(backend string) ServeFunc {
+	return func(addr string) (func(), error) {
+		r, err := reactor.NewBackend(backend)
+		if err != nil {
+			return nil, err
+		}
+		tcp, ok := r.(gyre.TCP)
+		if !ok {
+			return nil, fmt.Errorf("gyre backend %q has no TCP facet (%T does not implement gyre.TCP)", backend, r)
+		}
+		factory := gyre.FactoryFunc(func(net.Addr) gyre.Protocol { return &echoProtocol{} })
+
+		listened := make(chan error, 1)
+		done := make(chan error, 1)
+		if _, err := r.CallWhenRunning(func() {
+			// On the loop: ListenTCP is called where every reactor
+			// method must be.
+			_, err := tcp.ListenTCP(addr, factory)
+			listened <- err
+			if err != nil {
+				_ = r.Stop()
+			}
+		}); err != nil {
+			return nil, err
+		}
+		go func() { done <- r.Run() }()
+
+		select {
+		case err := <-listened:
+			if err != nil {
+				<-done
+				return nil, fmt.Errorf("gyre %s: ListenTCP: %w", backend, err)
+			}
+		case err := <-done:
+			if err == nil {
+				err = errors.New("reactor returned before listening")
+			}
+			return nil, fmt.Errorf("gyre %s: %w", backend, err)
+		}
+		stop := func() {
+			if r.CallFromThread(func() { _ = r.Stop() }) == nil {
+				<-done
+			}
+		}
+		return stop, nil
+	}
+}
