@@ -314,7 +314,7 @@ func (e *trEnv) dial(addr string, rcvbuf int) net.Conn {
 		d.Control = func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+				serr = setRcvbuf(fd, rcvbuf)
 			})
 			if err != nil {
 				return err
