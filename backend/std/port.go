@@ -49,6 +49,7 @@ func (r *Reactor) startPort(ln net.Listener, f gyre.Factory) *port {
 	}
 	r.startFactory(f)
 	r.ports[p] = struct{}{}
+	r.spare.hold()
 	r.wg.Add(1)
 	go p.acceptLoop()
 	return p
@@ -106,9 +107,14 @@ func (p *port) acceptLoop() {
 				logged = true
 				level := "accept failed; retrying"
 				if isResourceShortage(err) {
-					level = "accept failed for lack of resources; retrying"
+					level = "accept failed for lack of resources; refusing connections until descriptors free up"
 				}
 				p.r.logger().Warn("gyre: "+level, "addr", p.addr.String(), "err", err)
+			}
+			if isResourceShortage(err) {
+				// Close the peers that are waiting rather than leave them
+				// hanging, then wait before trying again.
+				p.r.spare.shed(p.ln)
 			}
 			if timer == nil {
 				timer = time.NewTimer(backoff)

@@ -68,6 +68,8 @@ type Reactor struct {
 
 	// Every goroutine the reactor starts, so that it can wait for them.
 	wg sync.WaitGroup
+	// A descriptor held back for shedding connections under EMFILE.
+	spare reserve
 	// Sockets that goroutines have opened and not yet handed to the loop.
 	mu       sync.Mutex
 	inflight map[io.Closer]struct{}
@@ -233,6 +235,7 @@ func (r *Reactor) stopFactory(f gyre.Factory) {
 // every connection is closed at once with ErrConnectionDone. Every callback
 // this causes has run when it returns.
 func (r *Reactor) disconnectAll() {
+	defer r.spare.release()
 	if r.down {
 		return
 	}
@@ -256,6 +259,7 @@ func (r *Reactor) disconnectAll() {
 // during shutdown it has not, and the rest is closed without callbacks. Then
 // it waits for every goroutine of the reactor to exit.
 func (r *Reactor) release() {
+	defer r.spare.release()
 	r.down = true
 	for p := range r.ports {
 		p.closeListener()
