@@ -72,6 +72,7 @@ func init() {
 		Case{ID: "transport.abort.discard#during-lose", Facet: FacetTransport, Needs: tcp, Test: trAbortDiscard(true)},
 		Case{ID: "transport.half.write", Facet: FacetTransport, Needs: tcp, Test: trHalfWrite(trTCP)},
 		Case{ID: "transport.half.write#unix", Facet: FacetTransport, Needs: unix, Test: trHalfWrite(trUnix)},
+		Case{ID: "transport.half.write#producer", Facet: FacetTransport, Needs: tcp, Test: trHalfWriteProducer},
 		Case{ID: "transport.half.notify", Facet: FacetTransport, Needs: tcp, Test: trHalfNotify(trTCP)},
 		Case{ID: "transport.half.notify#unix", Facet: FacetTransport, Needs: unix, Test: trHalfNotify(trUnix)},
 		Case{ID: "transport.lost.once", Facet: FacetTransport, Needs: tcp, Test: trLostOnceLoseTwice},
@@ -1021,6 +1022,33 @@ func trAbortDiscard(duringLose bool) func(*C) {
 
 // trHalfWrite: LoseWriteConnection flushes a large buffer to a slow peer, which
 // then sees the end of file and answers; the answer is still read.
+// trHalfWriteProducer: LoseWriteConnection does not wait for a registered
+// producer (only LoseConnection does): the peer gets its end of file once
+// the buffer has drained, while the producer stays registered.
+func trHalfWriteProducer(c *C) {
+	e := trStart(c, trTCP)
+	const total = 1 * trMiB
+	p := e.proto("server", trPlain).stopOnLost()
+	q := &trProducer{e: e, name: "producer"}
+	p.onMade = func(p *trProto) {
+		c.NoErr(p.t.RegisterProducer(q, true), "RegisterProducer")
+		p.mustWrite(trData(27, 0, total))
+		p.loseWrite()
+	}
+	p.onLost = func(p *trProto, _ error) {}
+	addr := e.listen(p.once())
+	e.goPeer("client", e.dial(addr, 0), func(conn net.Conn) error {
+		// Reads to the end of file, which only comes if the write side
+		// was shut down with the producer still registered.
+		if err := trReadStream(conn, 27, total, true); err != nil {
+			return err
+		}
+		return conn.Close()
+	})
+	e.run()
+	trLostReason(c, p, gyre.ErrConnectionDone)
+}
+
 func trHalfWrite(n trNet) func(*C) {
 	return func(c *C) {
 		e := trStart(c, n)

@@ -111,10 +111,11 @@ func (p *port) acceptLoop() {
 				}
 				p.r.logger().Warn("gyre: "+level, "addr", p.addr.String(), "err", err)
 			}
-			if isResourceShortage(err) {
-				// Close the peers that are waiting rather than leave them
-				// hanging, then wait before trying again.
-				p.r.spare.shed(p.ln)
+			if isResourceShortage(err) && p.r.spare.shed(p.ln) {
+				// The waiting peers were closed rather than left
+				// hanging. Accept again: it waits in the netpoller for
+				// the next peer, so this does not spin.
+				continue
 			}
 			if timer == nil {
 				timer = time.NewTimer(backoff)

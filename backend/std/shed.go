@@ -4,7 +4,7 @@ import (
 	"net"
 	"os"
 	"sync"
-	"time"
+	"syscall"
 )
 
 // reserve is a descriptor held back so that, when accept fails for lack of
@@ -36,36 +36,33 @@ func (r *reserve) release() {
 	}
 }
 
-// deadliner is a listener whose Accept can be made not to wait.
-type deadliner interface {
-	net.Listener
-	SetDeadline(time.Time) error
-}
-
 // shed accepts and closes the connections waiting on ln, using the reserve
 // descriptor, and reports whether it closed any.
 func (r *reserve) shed(ln net.Listener) bool {
-	dl, ok := ln.(deadliner)
+	sc, ok := ln.(syscall.Conn)
 	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
 		return false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	shed := false
-	for r.f != nil {
-		r.f.Close()
-		r.f = nil
-		dl.SetDeadline(time.Now())
-		nc, err := dl.Accept()
-		dl.SetDeadline(time.Time{})
-		if f, ferr := os.Open(os.DevNull); ferr == nil {
-			r.f = f
+	rc.Control(func(fd uintptr) {
+		for r.f != nil {
+			r.f.Close()
+			r.f = nil
+			ok := acceptAndClose(fd)
+			if f, err := os.Open(os.DevNull); err == nil {
+				r.f = f
+			}
+			if !ok {
+				return
+			}
+			shed = true
 		}
-		if err != nil {
-			break
-		}
-		nc.Close()
-		shed = true
-	}
+	})
 	return shed
 }

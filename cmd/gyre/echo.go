@@ -26,11 +26,22 @@ func echoMain(args []string) int {
 	return s.run()
 }
 
-// echo sends back what it receives. When the peer shuts down its sending
-// side, echo finishes sending and then closes.
+// echo sends back what it receives. The transport is its own producer: when
+// the peer reads more slowly than it sends, the echoes queue up to the high
+// water mark and then reading pauses, so memory stays bounded. When the peer
+// shuts down its sending side, echo finishes sending and then closes.
 type echo struct{ t gyre.Transport }
 
-func (e *echo) ConnectionMade(t gyre.Transport) { e.t = t }
-func (e *echo) DataReceived(data []byte)        { e.t.Write(data) }
-func (e *echo) ReadConnectionLost()             { e.t.LoseConnection() }
-func (e *echo) ConnectionLost(error)            {}
+func (e *echo) ConnectionMade(t gyre.Transport) {
+	e.t = t
+	t.RegisterProducer(t, true)
+}
+
+func (e *echo) DataReceived(data []byte) { e.t.Write(data) }
+
+func (e *echo) ReadConnectionLost() {
+	e.t.UnregisterProducer()
+	e.t.LoseConnection()
+}
+
+func (e *echo) ConnectionLost(error) {}

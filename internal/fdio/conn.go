@@ -342,21 +342,18 @@ func (c *conn) flush() {
 
 // drained acts on an empty write buffer: feed producers, finish closing.
 func (c *conn) drained() {
-	if c.producer != nil {
-		if !c.has(fStreaming) || c.has(fProducerPaused) {
-			c.flags &^= fPullPending
-			c.resumeProducer()
-		}
-		if c.producer != nil {
-			return // LoseConnection waits for UnregisterProducer
-		}
+	if c.producer != nil && (!c.has(fStreaming) || c.has(fProducerPaused)) {
+		c.flags &^= fPullPending
+		c.resumeProducer()
 	}
 	if c.buffered() > 0 || c.has(fLosing) {
 		return
 	}
 	switch {
 	case c.has(fDisconnecting):
-		c.loseNow(gyre.ErrConnectionDone)
+		if c.producer == nil { // LoseConnection waits for UnregisterProducer
+			c.loseNow(gyre.ErrConnectionDone)
+		}
 	case c.has(fShutWrPending):
 		c.flags &^= fShutWrPending
 		c.flags |= fWriteShut
