@@ -32,6 +32,7 @@ func init() {
 		Case{ID: "transport.read.eof", Facet: FacetTransport, Needs: tcp, Test: trReadEOF(trTCP, false)},
 		Case{ID: "transport.read.eof#unix", Facet: FacetTransport, Needs: unix, Test: trReadEOF(trUnix, false)},
 		Case{ID: "transport.read.eof#shutdown-write", Facet: FacetTransport, Needs: tcp, Test: trReadEOF(trTCP, true)},
+		Case{ID: "transport.read.eof#flushes", Facet: FacetTransport, Needs: tcp, Test: trReadEOFFlushes},
 		Case{ID: "transport.read.half-close", Facet: FacetTransport, Needs: tcp, Test: trReadHalfClose(trTCP, 5)},
 		Case{ID: "transport.read.half-close#unix", Facet: FacetTransport, Needs: unix, Test: trReadHalfClose(trUnix, 5)},
 		Case{ID: "transport.read.half-close#large-reply", Facet: FacetTransport, Needs: tcp, Test: trReadHalfClose(trTCP, 4<<20)},
@@ -274,6 +275,30 @@ func trReadEOF(n trNet, shutdownWrite bool) func(*C) {
 		c.Equal(receivedAtLost, total, "bytes received before ConnectionLost")
 		trLostReason(c, p, gyre.ErrConnectionDone)
 	}
+}
+
+// trReadEOFFlushes: the peer sends a byte and shuts down its sending side;
+// the protocol, which does not take half-closes, answers with more than the
+// socket takes at once. The answer still arrives whole before the close.
+func trReadEOFFlushes(c *C) {
+	e := trStart(c, trTCP)
+	const total = 4 * trMiB
+	p := e.proto("server", trPlain).stopOnLost()
+	p.onData = func(p *trProto, b []byte) {
+		p.mustWrite(trData(29, 0, total))
+	}
+	addr := e.listen(p.once())
+	e.goPeer("client", e.dial(addr, 8*trKiB), func(conn net.Conn) error {
+		if _, err := conn.Write([]byte("x")); err != nil {
+			return err
+		}
+		if err := trCloseWrite(conn); err != nil {
+			return err
+		}
+		return trSlowRead(conn, 29, total)
+	})
+	e.run()
+	trLostReason(c, p, gyre.ErrConnectionDone)
 }
 
 // trReadHalfClose: the peer sends and shuts down its sending side; a

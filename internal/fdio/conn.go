@@ -36,6 +36,7 @@ const (
 	fUnix                                 // a Unix socket: recvmsg, descriptor passing
 	fStarted                              // ConnectionMade has been called
 	fPullPending                          // the pull producer wrote: ask it for more once drained
+	fEOFClosing                           // the peer finished: flush, then close, whatever the producer
 )
 
 // conn is a stream connection over a non-blocking socket. It is the Handler
@@ -127,7 +128,7 @@ func (c *conn) wantRead() Interest {
 // writable event then finishes it on a pass of its own, never inside the
 // protocol's call.
 func (c *conn) wantWrite() Interest {
-	if c.buffered() > 0 || c.has(fShutWrPending|fPullPending) || (c.has(fDisconnecting) && c.producer == nil) {
+	if c.buffered() > 0 || c.has(fShutWrPending|fPullPending) || (c.has(fDisconnecting) && (c.producer == nil || c.has(fEOFClosing))) {
 		return Out
 	}
 	return 0
@@ -140,7 +141,7 @@ func (c *conn) closedForWrites() bool {
 	if c.has(fShutWrPending | fWriteShut | fLosing) {
 		return true
 	}
-	return c.has(fDisconnecting) && c.producer == nil
+	return c.has(fDisconnecting) && (c.producer == nil || c.has(fEOFClosing))
 }
 
 // wrote notes a write, so that a pull producer is asked for more once the
@@ -202,6 +203,12 @@ func (c *conn) readOnce() {
 // readEOF handles the peer's end of file.
 func (c *conn) readEOF() {
 	h, ok := c.proto.(gyre.HalfCloseableProtocol)
+	if !ok && c.buffered() > 0 && !c.has(fWriteShut) {
+		// Send what is queued first: the peer may still be reading.
+		c.flags |= fReadClosed | fDisconnecting | fEOFClosing
+		c.updateInterest()
+		return
+	}
 	if !ok || c.has(fWriteShut) {
 		c.loseNow(gyre.ErrConnectionDone)
 		return
@@ -315,7 +322,11 @@ func (c *conn) flush() {
 			break
 		}
 		if err != nil {
-			c.loseNow(lostErr("write", err))
+			if c.has(fEOFClosing) {
+				c.loseNow(gyre.ErrConnectionDone) // the peer had closed first
+			} else {
+				c.loseNow(lostErr("write", err))
+			}
 			return
 		}
 		c.w.off += n
@@ -351,7 +362,9 @@ func (c *conn) drained() {
 	}
 	switch {
 	case c.has(fDisconnecting):
-		if c.producer == nil { // LoseConnection waits for UnregisterProducer
+		// LoseConnection waits for UnregisterProducer; an end of file
+		// from the peer does not.
+		if c.producer == nil || c.has(fEOFClosing) {
 			c.loseNow(gyre.ErrConnectionDone)
 		}
 	case c.has(fShutWrPending):
