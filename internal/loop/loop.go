@@ -338,6 +338,13 @@ func (l *Loop) CallFromThread(f func()) error {
 // runQueued runs the calls queued when it started; calls queued meanwhile
 // wait for the next pass. After Crash, the calls not yet run stay queued.
 func (l *Loop) runQueued() {
+	// Every call queued sets wakePending after appending, and wakes the
+	// loop if it was clear: when it is clear here, anything being queued
+	// right now brings its own wake-up and a later pass, so the lock can
+	// be skipped.
+	if !l.wakePending.Load() {
+		return
+	}
 	l.wakePending.Store(false)
 	l.mu.Lock()
 	q := l.queue
@@ -418,6 +425,7 @@ func (l *Loop) finish() {
 			break
 		}
 		l.mu.Unlock()
+		l.wakePending.Store(true) // drain now, whoever set it
 		l.runQueued()
 	}
 	if err := l.poller.Close(); err != nil {
