@@ -88,3 +88,13 @@ var (
 	// such as a host name where a literal IP is required.
 	ErrAddress = errors.New("gyre: bad address")
 )
+
+// Datagram errors.
+var (
+	// ErrDatagramTooLarge is returned by a datagram port's Write for a
+	// datagram larger than its MaxDatagramSize.
+	ErrDatagramTooLarge = errors.New("gyre: datagram too large")
+	// ErrAlreadyConnected is returned by a second Connect of a datagram
+	// port.
+	ErrAlreadyConnected = errors.New("gyre: datagram port already connected")
+)

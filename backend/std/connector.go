@@ -25,7 +25,6 @@ type connector struct {
 	cf      gyre.ClientFactory
 	cfg     gyre.ConnectConfig
 	dest    net.Addr
-	local   net.Addr // from BindAddr, once resolved
 
 	state   connectorState
 	gen     uint64 // attempt number: results of abandoned attempts are dropped

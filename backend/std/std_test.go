@@ -210,8 +210,7 @@ func TestPauseResume(t *testing.T) {
 	before := runtime.NumGoroutine()
 	r := newReactor(t)
 	const size = 1 << 20
-	var srv *proto
-	srv = &proto{
+	srv := &proto{
 		made: func(p *proto) {
 			p.t.PauseProducing()
 			_, _ = r.CallLater(100*time.Millisecond, func() {
