@@ -286,6 +286,7 @@ func netLowestFreeFD() (int, error) {
 // netLimitFDs lowers the soft limit on descriptors so that the process can
 // open no new one, and returns a function that restores the limit.
 func netLimitFDs() (restore func(), err error) {
+	netFlushFinalizers()
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
 		return nil, err
@@ -304,6 +305,23 @@ func netLimitFDs() (restore func(), err error) {
 		return nil, err
 	}
 	return func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) }, nil
+}
+
+// netFlushFinalizers runs the finalizers of garbage left by earlier cases
+// (an os.File or net.Conn nobody closed closes its descriptor there), so that
+// no descriptor below the limit netLimitFDs sets is freed behind its back.
+func netFlushFinalizers() {
+	done := make(chan struct{})
+	runtime.GC()
+	sentinel := new([16]byte)
+	runtime.SetFinalizer(sentinel, func(*[16]byte) { close(done) })
+	sentinel = nil
+	_ = sentinel
+	runtime.GC()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
 }
 
 // netPreSocket makes an unconnected TCP socket, so that it can be connected

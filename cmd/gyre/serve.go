@@ -24,6 +24,8 @@ type server struct {
 	log     *slog.Logger
 	r       gyre.Reactor
 	tcp     gyre.TCP
+	ctx     context.Context // done on SIGINT or SIGTERM
+	stop    context.CancelFunc
 }
 
 func newServer(name string) *server {
@@ -50,6 +52,9 @@ func (s *server) start(args []string) (int, bool) {
 		return 2, false
 	}
 	s.r, s.tcp = r, tcp
+	// Catch the signals before anything is announced, so that a signal
+	// sent as soon as "listening" is logged still stops the server cleanly.
+	s.ctx, s.stop = signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	return 0, true
 }
 
@@ -67,8 +72,8 @@ func (s *server) listen(addr string, f gyre.Factory) (gyre.Port, bool) {
 
 // run runs the reactor until SIGINT or SIGTERM and returns an exit status.
 func (s *server) run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := s.ctx
+	defer s.stop()
 	s.r.AddSystemEventTrigger(gyre.Before, gyre.Shutdown, func() *deferred.Deferred {
 		s.log.Info("shutting down")
 		return nil
