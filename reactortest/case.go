@@ -25,6 +25,10 @@ type C struct {
 	Threads gyre.Threads
 	TCP     gyre.TCP
 	Unix    gyre.Unix
+	// UDP, Multicast and UnixDgram are the datagram facets, or nil.
+	UDP       gyre.UDP
+	Multicast gyre.Multicast
+	UnixDgram gyre.UnixDatagram
 	// Backend names the backend under test.
 	Backend string
 	// Deadline bounds Run: past it, the case fails and the reactor is

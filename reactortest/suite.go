@@ -73,11 +73,14 @@ const (
 	FacetTCP       Facet = "tcp"
 	FacetTransport Facet = "transport"
 	FacetUnix      Facet = "unix"
+	FacetUDP       Facet = "udp"
+	FacetMulticast Facet = "multicast"
+	FacetUnixDgram Facet = "unixdgram"
 )
 
 // Facets lists the facets in the order reports show them.
 var Facets = []Facet{FacetCore, FacetEvents, FacetTime, FacetThreads, FacetFailures, FacetDeferred,
-	FacetTCP, FacetTransport, FacetUnix}
+	FacetTCP, FacetTransport, FacetUnix, FacetUDP, FacetMulticast, FacetUnixDgram}
 
 // Need is a facet interface a case requires besides gyre.Core.
 type Need uint
@@ -88,6 +91,9 @@ const (
 	NeedThreads
 	NeedTCP
 	NeedUnix
+	NeedUDP
+	NeedMulticast
+	NeedUnixDgram
 )
 
 // Case is one conformance check.
@@ -162,6 +168,9 @@ func RunCase(t T, b Builder, k Case) {
 	c.Threads, _ = r.(gyre.Threads)
 	c.TCP, _ = r.(gyre.TCP)
 	c.Unix, _ = r.(gyre.Unix)
+	c.UDP, _ = r.(gyre.UDP)
+	c.Multicast, _ = r.(gyre.Multicast)
+	c.UnixDgram, _ = r.(gyre.UnixDatagram)
 	if k.Needs&NeedClock != 0 && c.Clock == nil {
 		c.release()
 		t.Skipf("backend %s does not implement gyre.Clock", b.Name)
@@ -177,6 +186,18 @@ func RunCase(t T, b Builder, k Case) {
 	if k.Needs&NeedUnix != 0 && c.Unix == nil {
 		c.release()
 		t.Skipf("backend %s does not implement gyre.Unix", b.Name)
+	}
+	if k.Needs&NeedUDP != 0 && c.UDP == nil {
+		c.release()
+		t.Skipf("backend %s does not implement gyre.UDP", b.Name)
+	}
+	if k.Needs&NeedMulticast != 0 && c.Multicast == nil {
+		c.release()
+		t.Skipf("backend %s does not implement gyre.Multicast", b.Name)
+	}
+	if k.Needs&NeedUnixDgram != 0 && c.UnixDgram == nil {
+		c.release()
+		t.Skipf("backend %s does not implement gyre.UnixDatagram", b.Name)
 	}
 	defer c.finish(before)
 	k.Test(c)

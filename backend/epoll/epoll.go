@@ -31,6 +31,10 @@ var (
 	_ gyre.Reactor = (*Reactor)(nil)
 	_ gyre.TCP     = (*Reactor)(nil)
 	_ gyre.Unix    = (*Reactor)(nil)
+
+	_ gyre.UDP          = (*Reactor)(nil)
+	_ gyre.Multicast    = (*Reactor)(nil)
+	_ gyre.UnixDatagram = (*Reactor)(nil)
 )
 
 // New returns a reactor that has not yet run. It holds an epoll descriptor and

@@ -64,6 +64,7 @@ type Reactor struct {
 	ports      map[*port]struct{}
 	connectors map[*connector]struct{} // attempts under way or failing
 	conns      map[*conn]struct{}
+	dports     map[*dgramPort]struct{}
 	factories  map[gyre.FactoryStarter]int
 
 	// Every goroutine the reactor starts, so that it can wait for them.
@@ -79,6 +80,10 @@ var (
 	_ gyre.Reactor = (*Reactor)(nil)
 	_ gyre.TCP     = (*Reactor)(nil)
 	_ gyre.Unix    = (*Reactor)(nil)
+
+	_ gyre.UDP          = (*Reactor)(nil)
+	_ gyre.Multicast    = (*Reactor)(nil)
+	_ gyre.UnixDatagram = (*Reactor)(nil)
 )
 
 // New returns a reactor that has not yet run. It holds no operating system
@@ -92,6 +97,7 @@ func New(opts ...gyre.Option) (*Reactor, error) {
 		ports:      make(map[*port]struct{}),
 		connectors: make(map[*connector]struct{}),
 		conns:      make(map[*conn]struct{}),
+		dports:     make(map[*dgramPort]struct{}),
 		factories:  make(map[gyre.FactoryStarter]int),
 		inflight:   make(map[io.Closer]struct{}),
 	}
@@ -244,6 +250,10 @@ func (r *Reactor) disconnectAll() {
 	for _, p := range ports {
 		p.shutdown()
 	}
+	dports := sortedBySeq(r.dports, func(p *dgramPort) uint64 { return p.seq })
+	for _, p := range dports {
+		p.shutdown()
+	}
 	cns := sortedBySeq(r.connectors, func(c *connector) uint64 { return c.seq })
 	for _, c := range cns {
 		c.shutdown()
@@ -263,6 +273,9 @@ func (r *Reactor) release() {
 	r.down = true
 	for p := range r.ports {
 		p.closeListener()
+	}
+	for p := range r.dports {
+		p.closeSocket()
 	}
 	for c := range r.connectors {
 		c.abandon()

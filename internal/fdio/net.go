@@ -28,6 +28,7 @@ type Net struct {
 
 	ports      map[*port]struct{}
 	connectors map[*connector]struct{}
+	dgram      *dgramSet   // datagram ports (dgram.go), nil until the first
 	factories  map[any]int // ports and connectors using each FactoryStarter
 
 	pending       []loss // connections whose loss is to be reported
@@ -98,6 +99,7 @@ func (n *Net) shutdown() {
 	for p := range n.ports {
 		p.StopListening()
 	}
+	n.shutdownDatagrams()
 	for c := range n.connectors {
 		if c.state == stateResolving || c.state == stateConnecting || c.state == stateCancelled {
 			c.fail(gyre.ErrUserCancelled)
