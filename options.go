@@ -10,6 +10,14 @@ type Options struct {
 	Logger *slog.Logger
 	// PoolSize is the initial worker pool size; 0 means 10.
 	PoolSize int
+	// Debug makes the reactor check, while it runs, that the methods which
+	// must be called on the loop goroutine (CallLater, Stop, Crash, the
+	// system event methods, DeferToThread) are, and panic with a message
+	// naming the method otherwise. Each check reads the calling goroutine's
+	// stack header, a few microseconds: a development aid, not for
+	// production. Setting the environment variable GYRE_DEBUG=1 turns it on
+	// too.
+	Debug bool
 }
 
 // Option sets one of the Options.
@@ -17,6 +25,9 @@ type Option func(*Options)
 
 // WithLogger sends the reactor's log records to l.
 func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l } }
+
+// WithDebug turns on the checks described at Options.Debug.
+func WithDebug() Option { return func(o *Options) { o.Debug = true } }
 
 // WithPoolSize sets the initial size of the worker pool.
 func WithPoolSize(n int) Option { return func(o *Options) { o.PoolSize = n } }

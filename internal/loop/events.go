@@ -34,6 +34,7 @@ type firing struct {
 
 // AddSystemEventTrigger implements gyre.Core.
 func (l *Loop) AddSystemEventTrigger(phase gyre.Phase, name string, f gyre.Trigger) (gyre.TriggerID, error) {
+	l.onLoop("AddSystemEventTrigger")
 	if phase < gyre.Before || phase > gyre.After {
 		return 0, gyre.ErrUnknownPhase
 	}
@@ -54,6 +55,7 @@ func (l *Loop) AddSystemEventTrigger(phase gyre.Phase, name string, f gyre.Trigg
 
 // RemoveSystemEventTrigger implements gyre.Core.
 func (l *Loop) RemoveSystemEventTrigger(id gyre.TriggerID) error {
+	l.onLoop("RemoveSystemEventTrigger")
 	t := l.triggers[id]
 	if t == nil {
 		return gyre.ErrUnknownTrigger
@@ -91,6 +93,7 @@ func (l *Loop) CallWhenRunning(f func()) (gyre.TriggerID, error) {
 // stops the reactor: a running one as Stop does, and one that is not running
 // by running its loop here until the shutdown is complete.
 func (l *Loop) FireSystemEvent(name string) error {
+	l.onLoop("FireSystemEvent")
 	switch name {
 	case gyre.Startup:
 		return gyre.ErrReservedEvent
@@ -118,6 +121,7 @@ func (l *Loop) fireShutdownByHand() error {
 		return gyre.ErrAlreadyRunning
 	}
 	l.inLoop = true
+	l.enter()
 	l.beginShutdown()
 	l.loop()
 	l.inLoop = false

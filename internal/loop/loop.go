@@ -85,6 +85,9 @@ type Loop struct {
 
 	pool       *pool
 	onShutdown []func()
+
+	debug bool   // check that loop-only methods are called on the loop
+	loopG uint64 // the loop goroutine, in debug mode
 }
 
 // OnShutdown registers f to run in the reactor's own During step of
@@ -107,6 +110,7 @@ func New(p Poller, cfg gyre.Options) *Loop {
 	if l.log == nil {
 		l.log = slog.Default()
 	}
+	l.debug = cfg.Debug || debugFromEnv()
 	l.timers = timerheap.New(l.base, l.nowNS)
 	size := cfg.PoolSize
 	if size <= 0 {
@@ -164,6 +168,7 @@ func (l *Loop) run(ctx context.Context) error {
 		defer stop()
 	}
 	l.inLoop = true
+	l.enter()
 	l.crashReq = false
 	if l.state == stateCrashed && l.startup != nil {
 		l.state = stateStarting // resume a startup that was waiting
@@ -255,6 +260,7 @@ func (l *Loop) runTimers(now int64, before uint64) {
 
 // Stop implements gyre.Core.
 func (l *Loop) Stop() error {
+	l.onLoop("Stop")
 	switch l.state {
 	case stateStarting, stateRunning:
 		if l.inLoop {
@@ -270,6 +276,7 @@ func (l *Loop) Stop() error {
 
 // Crash implements gyre.Core.
 func (l *Loop) Crash() error {
+	l.onLoop("Crash")
 	if !l.inLoop || l.state == stateIdle || l.state == stateCrashed {
 		return gyre.ErrNotRunning
 	}
@@ -292,6 +299,7 @@ func (l *Loop) Iterate(timeout time.Duration) error {
 		return gyre.ErrNegativeDelay
 	}
 	l.inLoop = true
+	l.enter()
 	l.pass(timeout)
 	l.inLoop = false
 	l.crashReq = false
@@ -303,6 +311,7 @@ func (l *Loop) Now() time.Time { return l.base.Add(time.Duration(l.nowNS())) }
 
 // CallLater implements gyre.Clock.
 func (l *Loop) CallLater(d time.Duration, f func()) (gyre.DelayedCall, error) {
+	l.onLoop("CallLater")
 	switch {
 	case f == nil:
 		return nil, gyre.ErrNilFunc
@@ -383,6 +392,7 @@ func (l *Loop) CallInThread(f func()) error {
 
 // DeferToThread implements gyre.Threads.
 func (l *Loop) DeferToThread(f func() (any, error)) *deferred.Deferred {
+	l.onLoop("DeferToThread")
 	d := deferred.New(nil)
 	if f == nil {
 		d.Errback(gyre.ErrNilFunc)
