@@ -84,8 +84,7 @@ type dgramPort struct {
 	peer   net.Addr // set by Connect
 	max    int      // MaxDatagramSize
 
-	path string // Unix socket file we created, removed when we stop
-	ino  uint64
+	file sockFile // the Unix socket file we created, removed when we stop
 
 	started bool // StartProtocol has been called
 	stopped bool // StopProtocol has been called
@@ -102,13 +101,13 @@ type dgramPort struct {
 // called on a later callback; reads begin after it.
 func (n *Net) startDgram(p *dgramPort) error {
 	if err := n.p.Add(p.fd, p, 0); err != nil {
-		p.removeFile()
+		p.file.remove()
 		unix.Close(p.fd)
 		return err
 	}
 	if err := n.l.CallFromThread(p.start); err != nil {
 		n.p.Remove(p.fd)
-		p.removeFile()
+		p.file.remove()
 		unix.Close(p.fd)
 		return err
 	}
@@ -156,7 +155,7 @@ func (p *dgramPort) StopListening() *deferred.Deferred {
 	p.n.p.Remove(p.fd)
 	unix.Close(p.fd)
 	p.fd = -1
-	p.removeFile()
+	p.file.remove()
 	d := p.closed
 	done := func() {
 		p.finish()
@@ -168,17 +167,6 @@ func (p *dgramPort) StopListening() *deferred.Deferred {
 		done()
 	}
 	return d
-}
-
-func (p *dgramPort) removeFile() {
-	if p.path == "" {
-		return
-	}
-	var st unix.Stat_t
-	if unix.Stat(p.path, &st) == nil && uint64(st.Ino) == p.ino {
-		os.Remove(p.path)
-	}
-	p.path = ""
 }
 
 // Ready implements Handler.

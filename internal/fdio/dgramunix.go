@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -22,47 +21,23 @@ func (n *Net) ListenUnixDatagram(path string, proto gyre.DatagramProtocol, opts 
 	if proto == nil {
 		return nil, gyre.ErrNilFunc
 	}
-	if path == "" {
-		return nil, fmt.Errorf("%w: empty socket path", gyre.ErrAddress)
-	}
 	cfg := gyre.ApplyListen(opts...)
-	abstract := strings.HasPrefix(path, "@")
 	fd, err := dgramSocket(unix.AF_UNIX)
 	if err != nil {
 		return nil, err
 	}
-	sa := &unix.SockaddrUnix{Name: path}
-	err = unix.Bind(fd, sa)
-	if err == unix.EADDRINUSE && !abstract && staleSocket(path) {
-		os.Remove(path)
-		err = unix.Bind(fd, sa)
-	}
+	file, err := bindUnix(fd, path, cfg.Mode)
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("%w: %w", gyre.ErrBind, os.NewSyscallError("bind", err))
+		return nil, err
 	}
 	p, err := n.newDgramPort(fd, unix.AF_UNIX, false, proto)
 	if err != nil {
-		if !abstract {
-			os.Remove(path)
-		}
+		file.remove()
 		return nil, err
 	}
 	p.local = &net.UnixAddr{Name: path, Net: "unixgram"}
-	if !abstract {
-		p.path = path
-		var st unix.Stat_t
-		if unix.Stat(path, &st) == nil {
-			p.ino = uint64(st.Ino)
-		}
-		if cfg.Mode != 0 {
-			if err := os.Chmod(path, cfg.Mode); err != nil {
-				p.removeFile()
-				unix.Close(fd)
-				return nil, err
-			}
-		}
-	}
+	p.file = file
 	if err := n.startDgram(p); err != nil {
 		return nil, err
 	}

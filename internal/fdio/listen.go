@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,8 +26,7 @@ type port struct {
 	f      gyre.Factory
 	addr   net.Addr
 	isUnix bool
-	path   string // socket file we created, removed when we stop
-	ino    uint64 // its inode, so we never remove someone else's file
+	file   sockFile // the socket file we created, removed when we stop
 	closed *deferred.Deferred
 	paused gyre.DelayedCall // accepting paused after a resource error
 	warned bool             // logged the descriptor-limit episode
@@ -118,76 +116,28 @@ func (n *Net) ListenUnix(path string, f gyre.Factory, opts ...gyre.ListenOption)
 	if f == nil {
 		return nil, gyre.ErrNilFunc
 	}
-	if path == "" {
-		return nil, fmt.Errorf("%w: empty socket path", gyre.ErrAddress)
-	}
 	cfg := gyre.ApplyListen(opts...)
-	abstract := strings.HasPrefix(path, "@")
 	fd, err := socket(unix.AF_UNIX, unix.SOCK_STREAM)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
-	sa := &unix.SockaddrUnix{Name: path}
-	err = unix.Bind(fd, sa)
-	if err == unix.EADDRINUSE && !abstract && staleSocket(path) {
-		os.Remove(path)
-		err = unix.Bind(fd, sa)
-	}
+	file, err := bindUnix(fd, path, cfg.Mode)
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("%w: %w", gyre.ErrBind, os.NewSyscallError("bind", err))
+		return nil, err
 	}
-	p := &port{n: n, fd: fd, f: f, isUnix: true, addr: &net.UnixAddr{Name: path, Net: "unix"}}
-	if !abstract {
-		p.path = path
-		var st unix.Stat_t
-		if unix.Stat(path, &st) == nil {
-			p.ino = uint64(st.Ino)
-		}
-		if cfg.Mode != 0 {
-			if err := os.Chmod(path, cfg.Mode); err != nil {
-				p.removeFile()
-				unix.Close(fd)
-				return nil, err
-			}
-		}
-	}
+	p := &port{n: n, fd: fd, f: f, isUnix: true, addr: &net.UnixAddr{Name: path, Net: "unix"}, file: file}
 	if err := unix.Listen(fd, backlog(cfg)); err != nil {
-		p.removeFile()
+		p.file.remove()
 		unix.Close(fd)
 		return nil, os.NewSyscallError("listen", err)
 	}
 	return n.startPort(p)
 }
 
-// staleSocket reports whether path is a socket file nothing listens on.
-func staleSocket(path string) bool {
-	var st unix.Stat_t
-	if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		return false
-	}
-	fd, err := socket(unix.AF_UNIX, unix.SOCK_STREAM)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fd)
-	return unix.Connect(fd, &unix.SockaddrUnix{Name: path}) == unix.ECONNREFUSED
-}
-
-func (p *port) removeFile() {
-	if p.path == "" {
-		return
-	}
-	var st unix.Stat_t
-	if unix.Stat(p.path, &st) == nil && uint64(st.Ino) == p.ino {
-		os.Remove(p.path)
-	}
-	p.path = ""
-}
-
 func (n *Net) startPort(p *port) (gyre.Port, error) {
 	if err := n.p.Add(p.fd, p, In); err != nil {
-		p.removeFile()
+		p.file.remove()
 		unix.Close(p.fd)
 		return nil, err
 	}
@@ -218,7 +168,7 @@ func (p *port) StopListening() *deferred.Deferred {
 	p.n.p.Remove(p.fd)
 	unix.Close(p.fd)
 	p.fd = -1
-	p.removeFile()
+	p.file.remove()
 	delete(p.n.ports, p)
 	p.n.stopFactory(p.f)
 	d := p.closed
