@@ -5,6 +5,7 @@ package fdio
 import (
 	"fmt"
 	"net"
+	"os"
 	"runtime/debug"
 	"strconv"
 
@@ -93,4 +94,20 @@ func parsePort(ps string) (int, error) {
 		return 0, fmt.Errorf("%w: %w", gyre.ErrAddress, err)
 	}
 	return port, nil
+}
+
+// bindInet binds an IP socket to sa. An IPv6 socket takes IPv4 peers too
+// when dual is set, and only IPv6 ones otherwise.
+func bindInet(fd int, sa unix.Sockaddr, family int, dual bool) error {
+	if family == unix.AF_INET6 {
+		v6only := 1
+		if dual {
+			v6only = 0
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fmt.Errorf("%w: %w", gyre.ErrBind, os.NewSyscallError("bind", err))
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ package fdio
 
 import (
 	"errors"
-	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -94,16 +93,9 @@ func bindUDP(sa unix.Sockaddr, family int, cfg gyre.ListenConfig, reuse, dual bo
 			return fail("setsockopt", err)
 		}
 	}
-	if family == unix.AF_INET6 {
-		v6only := 1
-		if dual {
-			v6only = 0
-		}
-		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only)
-	}
-	if err := unix.Bind(fd, sa); err != nil {
+	if err := bindInet(fd, sa, family, dual); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("%w: %w", gyre.ErrBind, os.NewSyscallError("bind", err))
+		return -1, err
 	}
 	return fd, nil
 }
