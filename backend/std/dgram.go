@@ -71,12 +71,9 @@ type dgramPort struct {
 	max     int
 
 	// Loop goroutine only.
+	closing
 	started      bool
-	stopped      bool // the socket is closed (or closing)
-	fired        bool
 	protoStopped bool
-	d            *deferred.Deferred
-	waiters      []*deferred.Deferred
 
 	stop    chan struct{} // closed with the socket: the reader exits
 	exited  chan struct{} // closed by the reader as it exits
@@ -511,19 +508,7 @@ func (p *dgramPort) SetBroadcastAllowed(on bool) error {
 func (p *dgramPort) MaxDatagramSize() int { return p.max }
 
 // StopListening implements gyre.DatagramPort.
-func (p *dgramPort) StopListening() *deferred.Deferred {
-	if p.fired {
-		return deferred.Succeed(nil)
-	}
-	if p.stopped {
-		d := deferred.New(nil)
-		p.waiters = append(p.waiters, d)
-		return d
-	}
-	p.d = deferred.New(nil)
-	p.closeSocket()
-	return p.d
-}
+func (p *dgramPort) StopListening() *deferred.Deferred { return p.request(p.closeSocket) }
 
 // closeSocket closes the socket; the reader then exits.
 func (p *dgramPort) closeSocket() {
@@ -545,19 +530,11 @@ func (p *dgramPort) finish() {
 	if p.fired {
 		return
 	}
-	p.fired = true
 	delete(p.r.dports, p)
 	if !p.started {
 		p.begin()
 	}
-	if p.d == nil { // closed by shutdown
-		p.d = deferred.New(nil)
-	}
-	waiters := append([]*deferred.Deferred{p.d}, p.waiters...)
-	p.waiters = nil
-	for _, d := range waiters {
-		p.r.safely(func() { _ = d.Callback(nil) })
-	}
+	p.fire(p.r.safely)
 	p.r.later(p.stopProtoFn)
 }
 

@@ -24,11 +24,7 @@ type port struct {
 	f    gyre.Factory
 	addr net.Addr
 
-	// Loop goroutine only.
-	stopped bool
-	fired   bool
-	d       *deferred.Deferred
-	waiters []*deferred.Deferred
+	closing // loop goroutine only
 
 	stop   chan struct{} // closed by StopListening: the accept goroutine exits
 	exited chan struct{} // closed by the accept goroutine as it exits
@@ -59,19 +55,7 @@ func (r *Reactor) startPort(ln net.Listener, f gyre.Factory) *port {
 func (p *port) Addr() net.Addr { return p.addr }
 
 // StopListening implements gyre.Port.
-func (p *port) StopListening() *deferred.Deferred {
-	if p.fired {
-		return deferred.Succeed(nil)
-	}
-	if p.stopped {
-		d := deferred.New(nil)
-		p.waiters = append(p.waiters, d)
-		return d
-	}
-	p.d = deferred.New(nil)
-	p.closeListener()
-	return p.d
-}
+func (p *port) StopListening() *deferred.Deferred { return p.request(p.closeListener) }
 
 // closeListener closes the socket; the accept goroutine then exits.
 func (p *port) closeListener() {
@@ -163,17 +147,9 @@ func (p *port) finish() {
 	if p.fired {
 		return
 	}
-	p.fired = true
 	delete(p.r.ports, p)
 	p.r.stopFactory(p.f)
-	if p.d == nil { // closed by shutdown
-		p.d = deferred.New(nil)
-	}
-	waiters := append([]*deferred.Deferred{p.d}, p.waiters...)
-	p.waiters = nil
-	for _, d := range waiters {
-		p.r.safely(func() { _ = d.Callback(nil) })
-	}
+	p.fire(p.r.safely)
 }
 
 // shutdown stops the port for the reactor's shutdown and waits for its
