@@ -98,3 +98,23 @@ var (
 	// port.
 	ErrAlreadyConnected = errors.New("gyre: datagram port already connected")
 )
+
+// Process errors.
+var (
+	// ErrSpawn is wrapped by the error SpawnProcess returns when the child
+	// cannot be started; the system's error is wrapped too (so
+	// errors.Is(err, fs.ErrNotExist) holds for a missing program).
+	ErrSpawn = errors.New("gyre: cannot start child process")
+	// ErrSpawnOptions is returned by SpawnProcess for options that
+	// contradict each other or are malformed (FDs together with PTY, an
+	// invalid ChildFD, a negative descriptor).
+	ErrSpawnOptions = errors.New("gyre: invalid spawn options")
+	// ErrUnknownChildFD is returned by WriteToChild and CloseChildFD for a
+	// descriptor that is not an open pipe of that direction.
+	ErrUnknownChildFD = errors.New("gyre: no such child descriptor")
+	// ErrProcessExited is returned by Signal once the child has exited.
+	ErrProcessExited = errors.New("gyre: child process has exited")
+	// ErrProcessFailed is matched (errors.Is) by the *ExitError of a child
+	// that exited with a non-zero code or was killed by a signal.
+	ErrProcessFailed = errors.New("gyre: child process failed")
+)

@@ -18,6 +18,11 @@ type Options struct {
 	// production. Setting the environment variable GYRE_DEBUG=1 turns it on
 	// too.
 	Debug bool
+	// NoSignalHandlers stops Run from installing its default handlers,
+	// which call Stop when SIGINT or SIGTERM arrives (on the backends that
+	// provide the Signals facet). A second such signal during shutdown
+	// changes nothing.
+	NoSignalHandlers bool
 }
 
 // Option sets one of the Options.
@@ -28,6 +33,10 @@ func WithLogger(l *slog.Logger) Option { return func(o *Options) { o.Logger = l 
 
 // WithDebug turns on the checks described at Options.Debug.
 func WithDebug() Option { return func(o *Options) { o.Debug = true } }
+
+// WithoutSignalHandlers sets NoSignalHandlers: Run leaves SIGINT and
+// SIGTERM alone.
+func WithoutSignalHandlers() Option { return func(o *Options) { o.NoSignalHandlers = true } }
 
 // WithPoolSize sets the initial size of the worker pool.
 func WithPoolSize(n int) Option { return func(o *Options) { o.PoolSize = n } }

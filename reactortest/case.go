@@ -29,6 +29,10 @@ type C struct {
 	UDP       gyre.UDP
 	Multicast gyre.Multicast
 	UnixDgram gyre.UnixDatagram
+	// Processes, Signals and Stdio are the process facets, or nil.
+	Processes gyre.Processes
+	Signals   gyre.Signals
+	Stdio     gyre.StandardIO
 	// Backend names the backend under test.
 	Backend string
 	// Deadline bounds Run: past it, the case fails and the reactor is

@@ -76,11 +76,16 @@ const (
 	FacetUDP       Facet = "udp"
 	FacetMulticast Facet = "multicast"
 	FacetUnixDgram Facet = "unixdgram"
+	FacetProcess   Facet = "process"
+	FacetSignals   Facet = "signals"
+	FacetStdio     Facet = "stdio"
+	FacetForeign   Facet = "foreign"
 )
 
 // Facets lists the facets in the order reports show them.
 var Facets = []Facet{FacetCore, FacetEvents, FacetTime, FacetThreads, FacetFailures, FacetDeferred,
-	FacetTCP, FacetTransport, FacetUnix, FacetUDP, FacetMulticast, FacetUnixDgram}
+	FacetTCP, FacetTransport, FacetUnix, FacetUDP, FacetMulticast, FacetUnixDgram,
+	FacetProcess, FacetSignals, FacetStdio, FacetForeign}
 
 // Need is a facet interface a case requires besides gyre.Core.
 type Need uint
@@ -94,6 +99,9 @@ const (
 	NeedUDP
 	NeedMulticast
 	NeedUnixDgram
+	NeedProcesses
+	NeedSignals
+	NeedStdio
 )
 
 // Case is one conformance check.
@@ -171,33 +179,12 @@ func RunCase(t T, b Builder, k Case) {
 	c.UDP, _ = r.(gyre.UDP)
 	c.Multicast, _ = r.(gyre.Multicast)
 	c.UnixDgram, _ = r.(gyre.UnixDatagram)
-	if k.Needs&NeedClock != 0 && c.Clock == nil {
+	c.Processes, _ = r.(gyre.Processes)
+	c.Signals, _ = r.(gyre.Signals)
+	c.Stdio, _ = r.(gyre.StandardIO)
+	if missing := c.missing(k.Needs); missing != "" {
 		c.release()
-		t.Skipf("backend %s does not implement gyre.Clock", b.Name)
-	}
-	if k.Needs&NeedThreads != 0 && c.Threads == nil {
-		c.release()
-		t.Skipf("backend %s does not implement gyre.Threads", b.Name)
-	}
-	if k.Needs&NeedTCP != 0 && c.TCP == nil {
-		c.release()
-		t.Skipf("backend %s does not implement gyre.TCP", b.Name)
-	}
-	if k.Needs&NeedUnix != 0 && c.Unix == nil {
-		c.release()
-		t.Skipf("backend %s does not implement gyre.Unix", b.Name)
-	}
-	if k.Needs&NeedUDP != 0 && c.UDP == nil {
-		c.release()
-		t.Skipf("backend %s does not implement gyre.UDP", b.Name)
-	}
-	if k.Needs&NeedMulticast != 0 && c.Multicast == nil {
-		c.release()
-		t.Skipf("backend %s does not implement gyre.Multicast", b.Name)
-	}
-	if k.Needs&NeedUnixDgram != 0 && c.UnixDgram == nil {
-		c.release()
-		t.Skipf("backend %s does not implement gyre.UnixDatagram", b.Name)
+		t.Skipf("backend %s does not implement %s", b.Name, missing)
 	}
 	defer c.finish(before)
 	k.Test(c)
@@ -303,4 +290,31 @@ func (s *Summary) String() string {
 		out += fmt.Sprintf(" (%d skipped)", s.Skipped)
 	}
 	return out
+}
+
+// missing names the first facet interface in needs that c's reactor lacks, or
+// returns "".
+func (c *C) missing(needs Need) string {
+	have := []struct {
+		need Need
+		ok   bool
+		name string
+	}{
+		{NeedClock, c.Clock != nil, "gyre.Clock"},
+		{NeedThreads, c.Threads != nil, "gyre.Threads"},
+		{NeedTCP, c.TCP != nil, "gyre.TCP"},
+		{NeedUnix, c.Unix != nil, "gyre.Unix"},
+		{NeedUDP, c.UDP != nil, "gyre.UDP"},
+		{NeedMulticast, c.Multicast != nil, "gyre.Multicast"},
+		{NeedUnixDgram, c.UnixDgram != nil, "gyre.UnixDatagram"},
+		{NeedProcesses, c.Processes != nil, "gyre.Processes"},
+		{NeedSignals, c.Signals != nil, "gyre.Signals"},
+		{NeedStdio, c.Stdio != nil, "gyre.StandardIO"},
+	}
+	for _, h := range have {
+		if needs&h.need != 0 && !h.ok {
+			return h.name
+		}
+	}
+	return ""
 }
