@@ -88,6 +88,10 @@ type Loop struct {
 
 	debug bool   // check that loop-only methods are called on the loop
 	loopG uint64 // the loop goroutine, in debug mode
+
+	// Driving from a foreign loop (drive.go).
+	runLoop func() // replaces loop() in Run, if set
+	parked  bool   // a Block may be under way on another goroutine
 }
 
 // OnShutdown registers f to run in the reactor's own During step of
@@ -112,6 +116,7 @@ func New(p Poller, cfg gyre.Options) *Loop {
 	}
 	l.debug = cfg.Debug || debugFromEnv()
 	l.timers = timerheap.New(l.base, l.nowNS)
+	l.timers.OnEarliest = l.wakeParked
 	size := cfg.PoolSize
 	if size <= 0 {
 		size = defaultPoolSize
@@ -145,11 +150,8 @@ func (l *Loop) Run() error { return l.run(context.Background()) }
 func (l *Loop) RunContext(ctx context.Context) error { return l.run(ctx) }
 
 func (l *Loop) run(ctx context.Context) error {
-	switch {
-	case l.state == stateStopped || l.state == stateStopping:
-		return gyre.ErrNotRestartable
-	case l.inLoop:
-		return gyre.ErrAlreadyRunning
+	if err := l.checkRun(); err != nil {
+		return err
 	}
 	l.runs++
 	var ctxStopped bool
@@ -167,6 +169,32 @@ func (l *Loop) run(ctx context.Context) error {
 		})
 		defer stop()
 	}
+	l.begin()
+	if l.runLoop != nil {
+		l.runLoop()
+	} else {
+		l.loop()
+	}
+	err := l.end()
+	if err == nil && ctxStopped {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// checkRun returns why the loop cannot be entered now, or nil.
+func (l *Loop) checkRun() error {
+	switch {
+	case l.state == stateStopped || l.state == stateStopping:
+		return gyre.ErrNotRestartable
+	case l.inLoop:
+		return gyre.ErrAlreadyRunning
+	}
+	return nil
+}
+
+// begin enters the loop: "startup" is fired, or resumed after a crash.
+func (l *Loop) begin() {
 	l.inLoop = true
 	l.enter()
 	l.crashReq = false
@@ -176,7 +204,16 @@ func (l *Loop) run(ctx context.Context) error {
 		l.state = stateStarting
 		l.fireStartup()
 	}
-	l.loop()
+}
+
+// end leaves the loop, once shutdown has completed or Crash was called, and
+// returns what Run returns.
+func (l *Loop) end() error {
+	if l.crashReq && l.state == stateStopping {
+		// Crash during shutdown abandons it; the reactor is stopped.
+		l.finish()
+	}
+	l.exitReq = false
 	l.inLoop = false
 	if l.crashReq {
 		l.crashReq = false
@@ -184,9 +221,6 @@ func (l *Loop) run(ctx context.Context) error {
 			l.state = stateCrashed
 		}
 		return gyre.ErrCrashed
-	}
-	if ctxStopped {
-		return context.Cause(ctx)
 	}
 	return nil
 }
@@ -196,11 +230,6 @@ func (l *Loop) loop() {
 	for !l.exitReq && !l.crashReq {
 		l.pass(-1)
 	}
-	if l.crashReq && l.state == stateStopping {
-		// Crash during shutdown abandons it; the reactor is stopped.
-		l.finish()
-	}
-	l.exitReq = false
 }
 
 // pass is one iteration: queued calls, due timers, stop handling, then a wait
@@ -265,6 +294,7 @@ func (l *Loop) Stop() error {
 	case stateStarting, stateRunning:
 		if l.inLoop {
 			l.stopReq = true
+			l.wakeParked()
 			return nil
 		}
 		return gyre.ErrNotRunning
@@ -282,6 +312,7 @@ func (l *Loop) Crash() error {
 	}
 	l.crashReq = true
 	l.running = false
+	l.wakeParked()
 	return nil
 }
 

@@ -50,6 +50,11 @@ type Heap struct {
 	slab  []Timer      // timers not yet handed out, allocated in blocks
 	base  time.Time    // instant of timeline zero
 	now   func() int64 // current position on the timeline
+
+	// OnEarliest, if set, is called when a timer scheduled or moved
+	// becomes the earliest one: a loop waiting elsewhere (see package
+	// interleave) may need to wait less.
+	OnEarliest func()
 }
 
 // New returns an empty heap whose timeline starts at base and whose current
@@ -217,6 +222,9 @@ func (h *Heap) push(t *Timer) {
 	}
 	h.items = append(h.items, entry{when: t.when, seq: seq, t: t})
 	h.up(len(h.items) - 1)
+	if t.index == 0 && h.OnEarliest != nil {
+		h.OnEarliest()
+	}
 }
 
 // remove takes the timer at index i out of the heap.
