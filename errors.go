@@ -117,4 +117,7 @@ var (
 	// ErrProcessFailed is matched (errors.Is) by the *ExitError of a child
 	// that exited with a non-zero code or was killed by a signal.
 	ErrProcessFailed = errors.New("gyre: child process failed")
+	// ErrInvalidSignal is returned by HandleSignal given no signal, a nil
+	// one, or one that no program can catch (SIGKILL, SIGSTOP).
+	ErrInvalidSignal = errors.New("gyre: invalid signal")
 )

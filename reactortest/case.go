@@ -213,6 +213,7 @@ type snapshot struct {
 }
 
 func takeSnapshot() snapshot {
+	startSignalWatcher()
 	return snapshot{goroutines: runtime.NumGoroutine(), fds: countFDs()}
 }
 

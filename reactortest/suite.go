@@ -111,6 +111,8 @@ type Case struct {
 	ID    string
 	Facet Facet
 	Needs Need
+	// Options are passed to the Builder's New besides the suite's logger.
+	Options []gyre.Option
 	// Test runs the check.
 	Test func(c *C)
 }
@@ -167,7 +169,7 @@ func RunCase(t T, b Builder, k Case) {
 	}
 	before := takeSnapshot()
 	logs := &logCapture{}
-	r, err := b.New(gyre.WithLogger(slog.New(captureHandler{c: logs})))
+	r, err := b.New(append([]gyre.Option{gyre.WithLogger(slog.New(captureHandler{c: logs}))}, k.Options...)...)
 	if err != nil {
 		t.Fatalf("backend %s: new reactor: %v", b.Name, err)
 	}

@@ -65,6 +65,7 @@ type Reactor struct {
 	connectors map[*connector]struct{} // attempts under way or failing
 	conns      map[*conn]struct{}
 	dports     map[*dgramPort]struct{}
+	procs      map[*process]struct{} // children not yet ended
 	factories  map[gyre.FactoryStarter]int
 
 	// Every goroutine the reactor starts, so that it can wait for them.
@@ -98,6 +99,7 @@ func New(opts ...gyre.Option) (*Reactor, error) {
 		connectors: make(map[*connector]struct{}),
 		conns:      make(map[*conn]struct{}),
 		dports:     make(map[*dgramPort]struct{}),
+		procs:      make(map[*process]struct{}),
 		factories:  make(map[gyre.FactoryStarter]int),
 		inflight:   make(map[io.Closer]struct{}),
 	}
@@ -262,6 +264,7 @@ func (r *Reactor) disconnectAll() {
 	for _, c := range conns {
 		c.shutdown()
 	}
+	r.shutdownProcs()
 }
 
 // release runs when the reactor has stopped, from the poller's Close. After a
@@ -283,6 +286,7 @@ func (r *Reactor) release() {
 	for c := range r.conns {
 		c.closeSocket()
 	}
+	r.releaseProcs()
 	r.mu.Lock()
 	for c := range r.inflight {
 		_ = c.Close()

@@ -92,6 +92,8 @@ type Loop struct {
 	// Driving from a foreign loop (drive.go).
 	runLoop func() // replaces loop() in Run, if set
 	parked  bool   // a Block may be under way on another goroutine
+
+	sig signals // signal handlers (signals.go)
 }
 
 // OnShutdown registers f to run in the reactor's own During step of
@@ -115,6 +117,7 @@ func New(p Poller, cfg gyre.Options) *Loop {
 		l.log = slog.Default()
 	}
 	l.debug = cfg.Debug || debugFromEnv()
+	l.sig.noDefault = cfg.NoSignalHandlers
 	l.timers = timerheap.New(l.base, l.nowNS)
 	l.timers.OnEarliest = l.wakeParked
 	size := cfg.PoolSize
@@ -198,6 +201,7 @@ func (l *Loop) begin() {
 	l.inLoop = true
 	l.enter()
 	l.crashReq = false
+	l.sigBegin()
 	if l.state == stateCrashed && l.startup != nil {
 		l.state = stateStarting // resume a startup that was waiting
 	} else {
@@ -209,6 +213,7 @@ func (l *Loop) begin() {
 // end leaves the loop, once shutdown has completed or Crash was called, and
 // returns what Run returns.
 func (l *Loop) end() error {
+	l.sigEnd()
 	if l.crashReq && l.state == stateStopping {
 		// Crash during shutdown abandons it; the reactor is stopped.
 		l.finish()
@@ -455,6 +460,7 @@ func (l *Loop) finish() {
 	l.running = false
 	l.state = stateStopped
 	l.exitReq = true
+	l.sigClose()
 	l.pool.stop(nil) // already drained, unless a crash cut shutdown short
 	// Run what is still queued (unless this is a crash), then refuse more.
 	for {
