@@ -189,7 +189,8 @@ func (c *C) finish(before snapshot) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		now := takeSnapshot()
-		leaked := now.goroutines > before.goroutines || now.fds > before.fds
+		children := newChildren(before.children, now.children)
+		leaked := now.goroutines > before.goroutines || now.fds > before.fds || len(children) > 0
 		if !leaked {
 			return
 		}
@@ -201,6 +202,10 @@ func (c *C) finish(before snapshot) {
 			if now.fds > before.fds {
 				c.Errorf("leak: %d open descriptor(s) before the case, %d after", before.fds, now.fds)
 			}
+			if len(children) > 0 {
+				c.Errorf("leak: the case left %d child process(es) of the test behind: %s",
+					len(children), describeChildren(children))
+			}
 			return
 		}
 		time.Sleep(time.Millisecond)
@@ -209,12 +214,13 @@ func (c *C) finish(before snapshot) {
 
 type snapshot struct {
 	goroutines int
-	fds        int // -1 where the platform does not tell
+	fds        int               // -1 where the platform does not tell
+	children   map[int]childProc // nil where the platform does not tell
 }
 
 func takeSnapshot() snapshot {
 	startSignalWatcher()
-	return snapshot{goroutines: runtime.NumGoroutine(), fds: countFDs()}
+	return snapshot{goroutines: runtime.NumGoroutine(), fds: countFDs(), children: listChildren()}
 }
 
 // countFDs counts this process's open descriptors where /proc or /dev/fd
