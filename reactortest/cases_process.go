@@ -302,6 +302,7 @@ func procRealPath(c *C, dir string) string {
 
 func procDirGiven(c *C) {
 	e := procStart(c)
+	defer e.finish()
 	dir := filepath.Join(e.tempDir(), "work dir")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		c.Fatalf("Mkdir: %v", err)
@@ -377,12 +378,14 @@ func procStartFails(c *C, e *procEnv, path string, opts *gyre.SpawnOptions, want
 
 func procStartMissing(c *C) {
 	e := procStart(c)
+	defer e.finish()
 	procStartFails(c, e, filepath.Join(e.tempDir(), "no-such-program"), nil, fs.ErrNotExist)
 	e.finish()
 }
 
 func procStartNotExecFile(c *C) {
 	e := procStart(c)
+	defer e.finish()
 	path := filepath.Join(e.tempDir(), "not-executable")
 	if err := os.WriteFile(path, []byte("#!/bin/sh\nexit 0\n"), 0o644); err != nil {
 		c.Fatalf("WriteFile: %v", err)
@@ -393,12 +396,14 @@ func procStartNotExecFile(c *C) {
 
 func procStartNotExecDir(c *C) {
 	e := procStart(c)
+	defer e.finish()
 	procStartFails(c, e, e.tempDir(), nil, fs.ErrPermission)
 	e.finish()
 }
 
 func procStartBadDir(c *C) {
 	e := procStart(c)
+	defer e.finish()
 	dir := filepath.Join(e.tempDir(), "no-such-dir")
 	path, _ := e.sh("exit 0")
 	err := procStartFails(c, e, path, &gyre.SpawnOptions{Dir: dir}, fs.ErrNotExist)
@@ -784,6 +789,7 @@ func procChildLost(c *C) {
 
 func procLoseConnection(c *C) {
 	e := procStart(c)
+	defer e.finish()
 	wc := e.prog("wc")
 	file := filepath.Join(e.tempDir(), "count")
 	p := e.proto("child").stopOnEnded()
@@ -1191,8 +1197,8 @@ func procPanic(c *C, in string) {
 	p.pipes = []int{0, 1, 2}
 	t, err := c.Processes.SpawnProcess(procPanicking{p, in}, path, args, nil)
 	p.spawning = false
-	if err != nil {
-		c.Fatalf("SpawnProcess with a protocol that panics in %s: %v", in, err)
+	if err != nil || t == nil {
+		c.Fatalf("SpawnProcess with a protocol that panics in %s: transport %v, error %v; want a transport", in, t, err)
 	}
 	e.run()
 	p.endedWith(0, 0)
@@ -1224,6 +1230,7 @@ func procShutdownTrigger(c *C, p *procProto) *[]string {
 
 func procShutdownRunning(c *C) {
 	e := procStart(c)
+	defer e.finish()
 	cat := e.prog("cat")
 	file := filepath.Join(e.tempDir(), "survived")
 	p := e.proto("child")

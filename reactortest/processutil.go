@@ -131,17 +131,17 @@ func (e *procEnv) whenRunning(f func()) {
 	}
 }
 
-// run runs the reactor, then checks what every child's protocol saw.
+// run runs the reactor, then marks that no protocol method may be called
+// any more and cancels the case's timers.
 func (e *procEnv) run() {
 	e.c.Helper()
 	e.c.NoErr(e.c.Run(), "Run")
-	e.finish()
+	e.ended()
 }
 
-// finish ends the case after the reactor has run: cancels timers, marks
-// that no protocol method may be called any more, removes the temporary
-// directory.
-func (e *procEnv) finish() {
+// ended marks that the reactor has stopped: no protocol method may be
+// called any more. It cancels the case's timers.
+func (e *procEnv) ended() {
 	e.ran = true
 	for _, dc := range e.timers {
 		if dc.Active() {
@@ -149,6 +149,12 @@ func (e *procEnv) finish() {
 		}
 	}
 	e.timers = nil
+}
+
+// finish ends the case: as ended, and removes the temporary directory.
+// Cases that use tempDir defer it.
+func (e *procEnv) finish() {
+	e.ended()
 	if e.dir != "" {
 		os.RemoveAll(e.dir)
 		e.dir = ""
