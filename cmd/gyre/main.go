@@ -8,6 +8,12 @@
 // every backend available on this platform (or the one named) and prints a
 // matrix: one row per facet, one column per backend, each cell "passed/total"
 // with skipped cases named below. The exit status is 1 if any case failed.
+//
+//	gyre exec [-backend NAME] [-c 'CMD ARGS'...] [-- CMD ARGS...]
+//
+// exec runs several commands at once and prints their output line by line,
+// each line prefixed with the command ("[1 ls] ..."), then their exit
+// statuses; gyre exec -h says more. The other commands are demo servers.
 package main
 
 import (
