@@ -29,6 +29,7 @@ type Net struct {
 	ports      map[*port]struct{}
 	connectors map[*connector]struct{}
 	dgram      *dgramSet   // datagram ports (dgram.go), nil until the first
+	procs      *procSet    // child processes (process.go), nil until the first
 	factories  map[any]int // ports and connectors using each FactoryStarter
 
 	pending       []loss // connections whose loss is to be reported
@@ -100,6 +101,7 @@ func (n *Net) shutdown() {
 		p.StopListening()
 	}
 	n.shutdownDatagrams()
+	n.shutdownProcesses()
 	for c := range n.connectors {
 		if c.state == stateResolving || c.state == stateConnecting || c.state == stateCancelled {
 			c.fail(gyre.ErrUserCancelled)
