@@ -2,15 +2,18 @@ package std
 
 // Child processes (gyre.Processes).
 //
-// A child is started with os.StartProcess, on pipes from os.Pipe (which the
-// Go runtime's poller watches, on Unix) or on a pseudo-terminal (Linux). The
-// loop never blocks on a child:
+// A child is started with os.StartProcess, on pipes whose parent's end the Go
+// runtime's poller watches (on Unix), or on a pseudo-terminal (Linux). The
+// loop never blocks on a child (only on starting it: SpawnProcess returns once
+// the child runs its program, or with the reason it could not):
 //
 //   - Each pipe the child writes has a reader goroutine, as a connection
-//     has: it reads into the pipe's own buffer, hands the bytes to the loop
-//     through a method value bound once, and reads again only once the loop
-//     has delivered them, so that PauseProducing holds the bytes in the
-//     kernel and nothing is lost or copied.
+//     has: it reads into a buffer, hands the bytes to the loop through a
+//     method value bound once, and reads again (into the same buffer) only
+//     once the loop has delivered them, so that PauseProducing holds the
+//     bytes in the kernel and nothing is lost or copied. The buffers come
+//     from a pool and go back to it at end of file, so that a short-lived
+//     child costs no fresh buffer.
 //   - A pipe the child reads is written from the loop without blocking
 //     (where the platform allows), and what the pipe does not take at once
 //     by a writer goroutine that takes the whole pending buffer at a time,
@@ -30,6 +33,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/gyre-go/gyre"
@@ -84,10 +88,9 @@ type procPipe struct {
 	state pipeState
 	done  chan struct{} // closed with the file: the goroutines exit
 
-	// Reading, as conn: rn and rerr are written by the reader and read by
-	// the loop in deliver.
-	rbuf      []byte
-	rn        int
+	// Reading, as conn: rdata and rerr are written by the reader and read
+	// by the loop in deliver.
+	rdata     []byte
 	rerr      error
 	rstate    readState
 	goAhead   chan struct{}
@@ -175,8 +178,7 @@ func (r *Reactor) SpawnProcess(proto gyre.ProcessProtocol, path string, args []s
 	for _, pp := range p.pipes {
 		pp.start()
 	}
-	defer r.recoverLog()
-	proto.ConnectionMade(p)
+	p.callMade()
 	return p, nil
 }
 
@@ -263,16 +265,12 @@ func (p *process) openPipes(fds map[int]gyre.ChildFD) (child []*os.File, err err
 			child[fd] = f
 			continue
 		}
-		pr, pw, err := os.Pipe()
+		pp := p.newPipe(fd, c.IsChildWrites(), false)
+		pf, cf, err := openPipe(pp.out)
 		if err != nil {
 			return nil, err
 		}
-		pp := p.newPipe(fd, c.IsChildWrites(), false)
-		if pp.out {
-			pp.f, child[fd] = pr, pw
-		} else {
-			pp.f, child[fd] = pw, pr
-		}
+		pp.f, child[fd] = pf, cf
 		p.pipes = append(p.pipes, pp)
 	}
 	return child, nil
@@ -296,7 +294,6 @@ func (p *process) newPipe(fd int, out, tty bool) *procPipe {
 	pp := &procPipe{p: p, fd: fd, out: out, tty: tty, done: make(chan struct{})}
 	pp.lostFn = pp.notifyLost
 	if out {
-		pp.rbuf = make([]byte, readBufSize)
 		pp.goAhead = make(chan struct{}, 1)
 		pp.deliverFn = pp.deliver
 	}
@@ -380,6 +377,11 @@ func (p *process) maybeEnd() {
 	p.proto.ProcessEnded(p.status)
 }
 
+func (p *process) callMade() {
+	defer p.r.recoverLog()
+	p.proto.ConnectionMade(p)
+}
+
 func (p *process) callExited() {
 	defer p.r.recoverLog()
 	p.proto.ProcessExited(p.status)
@@ -418,15 +420,29 @@ type waitStatus interface {
 	CoreDump() bool
 }
 
+// readBufs holds the pipes' read buffers.
+var readBufs = sync.Pool{New: func() any { return new([readBufSize]byte) }}
+
 // readLoop is the reader goroutine of a pipe the child writes.
 func (pp *procPipe) readLoop() {
 	defer pp.p.r.wg.Done()
+	buf := readBufs.Get().(*[readBufSize]byte)
 	for {
-		n, err := pp.f.Read(pp.rbuf)
+		n, err := pp.f.Read(buf[:])
 		if n == 0 && err == nil {
 			continue
 		}
-		pp.rn, pp.rerr = n, err
+		pp.rdata, pp.rerr = nil, err
+		if n > 0 {
+			pp.rdata = buf[:n:n]
+		} else {
+			// The loop has delivered the last bytes (it gave the
+			// go-ahead) and has none to look at in this read: the
+			// buffer is free. (After a read with bytes, the loop
+			// may still hold them when the pipe is closed, so that
+			// buffer is left to the collector.)
+			readBufs.Put(buf)
+		}
 		if pp.p.r.CallFromThread(pp.deliverFn) != nil {
 			return
 		}
@@ -451,17 +467,18 @@ func (pp *procPipe) deliver() {
 		pp.rstate = rsHeldData
 		return
 	}
-	n, err := pp.rn, pp.rerr
+	data, err := pp.rdata, pp.rerr
+	pp.rdata = nil
 	pp.rstate = rsDelivering
 	if err != nil {
 		pp.rstate = rsDone
 	}
-	if n > 0 {
+	if len(data) > 0 {
 		fd := pp.fd
 		if pp.tty {
 			fd = 1
 		}
-		p.callData(fd, pp.rbuf[:n])
+		p.callData(fd, data)
 	}
 	if err != nil {
 		// End of file, or (for a terminal) EIO once the child's side is

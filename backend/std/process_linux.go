@@ -2,7 +2,11 @@
 
 package std
 
-import "golang.org/x/sys/unix"
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // exitedUnreaped tells whether the child pid has exited, reaped or not,
 // without reaping it: waitid with WNOWAIT leaves it for the waiter. A pid
@@ -22,4 +26,25 @@ func exitedUnreaped(pid int) bool {
 		}
 		return false
 	}
+}
+
+// openPipe makes a pipe for a child: the parent's end non-blocking, which
+// the runtime's poller watches, and the child's end blocking, which the
+// poller never sees. out tells whether the child writes. Both are
+// close-on-exec from the start.
+func openPipe(out bool) (parent, child *os.File, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, os.NewSyscallError("pipe2", err)
+	}
+	pfd, cfd := p[1], p[0] // the child reads
+	if out {
+		pfd, cfd = p[0], p[1]
+	}
+	if err := unix.SetNonblock(pfd, true); err != nil {
+		_ = unix.Close(p[0])
+		_ = unix.Close(p[1])
+		return nil, nil, os.NewSyscallError("fcntl", err)
+	}
+	return os.NewFile(uintptr(pfd), "|parent"), os.NewFile(uintptr(cfd), "|child"), nil
 }
