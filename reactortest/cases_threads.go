@@ -519,12 +519,14 @@ func thrGoroutines() map[uint64]string {
 }
 
 // thrStarted describes the goroutines live now that base does not list,
-// leaving out the one os/signal starts for the whole process and the loop's
-// signal forwarder (Run's default SIGINT and SIGTERM handler).
+// leaving out the one os/signal starts for the whole process, the waiting
+// goroutine of package interleave (a helper of the backend's, not the pool's)
+// and the loop's signal forwarder (Run's default SIGINT and SIGTERM handler).
 func thrStarted(base map[uint64]string) []string {
 	var out []string
 	for id, stack := range thrGoroutines() {
 		if _, ok := base[id]; !ok && !strings.Contains(stack, "os/signal.") &&
+			!strings.Contains(stack, "gyre/interleave.(*Interleaver).helper") &&
 			!strings.Contains(stack, "internal/loop.(*Loop).forwardSignals") {
 			out = append(out, stack)
 		}

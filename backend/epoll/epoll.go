@@ -58,6 +58,7 @@ type poller struct {
 	gen    int32
 	mu     sync.RWMutex // Wake against Close
 	closed bool
+	parked bool // Park was called: the next Wait collects even an idle wake-up
 }
 
 // regPage is how many registrations one page of the table holds. The table
@@ -95,11 +96,14 @@ func newPoller() (*poller, error) {
 // Wait implements loop.Poller.
 func (p *poller) Wait(timeout time.Duration) error {
 	p.n = 0
-	if timeout == 0 && p.fds == 0 {
+	if timeout == 0 && p.fds == 0 && !p.parked {
 		// Only the eventfd is registered, and a wake-up has nothing to
 		// deliver that the queue does not already hold: skip the call.
+		// (After a Block it must be collected, or the next Block would
+		// find it still pending.)
 		return nil
 	}
+	p.parked = false
 	n, err := unix.EpollWait(p.epfd, p.events, msec(timeout))
 	if err != nil {
 		if err == unix.EINTR {
@@ -121,6 +125,22 @@ func msec(d time.Duration) int {
 		return math.MaxInt32
 	}
 	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// Park implements loop.Parker.
+func (p *poller) Park() { p.parked = true }
+
+// Block implements loop.Parker: the epoll descriptor is readable while any
+// registered descriptor (the eventfd included) has an event to collect, so
+// waiting for it consumes nothing, and registrations changed meanwhile count
+// at once.
+func (p *poller) Block(timeout time.Duration) error {
+	fds := [1]unix.PollFd{{Fd: int32(p.epfd), Events: unix.POLLIN}}
+	_, err := unix.Poll(fds[:], msec(timeout))
+	if err != nil && err != unix.EINTR {
+		return os.NewSyscallError("poll", err)
+	}
+	return nil
 }
 
 // Dispatch implements loop.Poller.

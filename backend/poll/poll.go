@@ -90,6 +90,12 @@ type poller struct {
 	// pipe once Close has let its number go.
 	wmu    sync.RWMutex
 	closed bool
+
+	// Driving from a foreign loop: Block polls a copy of fds, taken by
+	// Park; while parked, every change of the set wakes it, so that it
+	// polls the new set.
+	parked  bool
+	blocked []unix.PollFd
 }
 
 func newPoller() (*poller, error) {
@@ -111,11 +117,14 @@ func newPoller() (*poller, error) {
 func (p *poller) Wait(timeout time.Duration) error {
 	p.ready = p.ready[:0]
 	p.woken = false
-	if timeout == 0 && p.watching == 0 {
+	if timeout == 0 && p.watching == 0 && !p.parked {
 		// Only the pipe is watched, and a wake-up has nothing to deliver
-		// that the queue does not already hold: skip the call.
+		// that the queue does not already hold: skip the call. (After a
+		// Block it must be collected, or the next Block would find it
+		// still pending.)
 		return nil
 	}
+	p.parked = false
 	n, err := unix.Poll(p.fds, msec(timeout))
 	if err != nil {
 		if err == unix.EINTR || err == unix.EAGAIN {
@@ -150,6 +159,28 @@ func (p *poller) Wait(timeout time.Duration) error {
 
 // msec converts a timeout to poll's milliseconds, rounding up so that a timer
 // is never woken for early and then spun on.
+// Park implements loop.Parker.
+func (p *poller) Park() {
+	p.blocked = append(p.blocked[:0], p.fds...)
+	p.parked = true
+}
+
+// Block implements loop.Parker.
+func (p *poller) Block(timeout time.Duration) error {
+	_, err := unix.Poll(p.blocked, msec(timeout))
+	if err != nil && err != unix.EINTR && err != unix.EAGAIN {
+		return os.NewSyscallError("poll", err)
+	}
+	return nil
+}
+
+// changed wakes a Block that polls an outdated copy of the set.
+func (p *poller) changed() {
+	if p.parked {
+		p.Wake()
+	}
+}
+
 func msec(d time.Duration) int {
 	if d < 0 {
 		return -1
@@ -247,6 +278,7 @@ func (p *poller) Add(fd int, h fdio.Handler, in fdio.Interest) error {
 	p.fds = append(p.fds, pollFd(fd, in))
 	p.entries = append(p.entries, entry{fd: fd, h: h, in: in, gen: p.gen})
 	p.count(in, 1)
+	p.changed()
 	return nil
 }
 
@@ -260,6 +292,7 @@ func (p *poller) Modify(fd int, in fdio.Interest) error {
 	p.count(in, 1)
 	p.entries[i].in = in
 	p.fds[i] = pollFd(fd, in)
+	p.changed()
 	return nil
 }
 

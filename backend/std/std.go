@@ -135,6 +135,14 @@ func (p *poller) Wait(timeout time.Duration) error {
 	return nil
 }
 
+// Park implements loop.Parker; there is nothing to prepare.
+func (p *poller) Park() {}
+
+// Block implements loop.Parker. Everything the backend learns arrives as a
+// queued call, whose wake-up is all Block has to wait for; taking the wake-up
+// token here loses nothing, since the loop finds queued calls by itself.
+func (p *poller) Block(timeout time.Duration) error { return p.Wait(timeout) }
+
 // Dispatch implements loop.Poller. Everything the std backend learns from
 // other goroutines arrives as queued calls, which the loop runs itself.
 func (p *poller) Dispatch() {}

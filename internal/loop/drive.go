@@ -123,3 +123,8 @@ func (l *Loop) wakeParked() {
 		l.poller.Wake()
 	}
 }
+
+// InternalLoop returns l. Backends embed *Loop, so this is how gyre's own
+// packages (interleave) find the loop core of any of gyre's backends; it is
+// of no use outside the module.
+func (l *Loop) InternalLoop() *Loop { return l }

@@ -165,9 +165,7 @@ func (l *Loop) beginShutdown() {
 	f := &firing{ev: ev, done: l.finish}
 	f.afterBefore = func() {
 		l.running = false
-		for _, g := range l.onShutdown {
-			l.Call(g)
-		}
+		l.runShutdownHooks()
 		l.pool.stop(func() {
 			// From the last worker, or at once if there is none: hand
 			// the rest back to the loop. The queue closes only in finish.
@@ -175,6 +173,15 @@ func (l *Loop) beginShutdown() {
 		})
 	}
 	l.start(f)
+}
+
+// runShutdownHooks runs the backends' OnShutdown hooks, once.
+func (l *Loop) runShutdownHooks() {
+	hooks := l.onShutdown
+	l.onShutdown = nil
+	for _, g := range hooks {
+		l.Call(g)
+	}
 }
 
 // fire starts a firing of ev, unless one is already under way.

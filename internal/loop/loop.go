@@ -215,7 +215,10 @@ func (l *Loop) begin() {
 func (l *Loop) end() error {
 	l.sigEnd()
 	if l.crashReq && l.state == stateStopping {
-		// Crash during shutdown abandons it; the reactor is stopped.
+		// Crash during shutdown abandons it; the reactor is stopped,
+		// and its ports and connections are closed all the same.
+		l.running = false
+		l.runShutdownHooks()
 		l.finish()
 	}
 	l.exitReq = false
