@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/gyre-go/gyre"
+	"github.com/gyre-go/gyre/interleave"
 	"github.com/gyre-go/gyre/reactor"
 	"github.com/gyre-go/gyre/reactortest"
 )
@@ -23,21 +24,42 @@ func init() {
 	})
 }
 
+// interleaved ends the name of a column whose backend is driven through
+// package interleave by a minimal foreign loop (interleave.Hosted).
+const interleaved = "+interleave"
+
+// newConformanceReactor builds a reactor of the named column: a backend, or
+// a backend name ending in interleaved.
+func newConformanceReactor(name string, opts ...gyre.Option) (gyre.Core, error) {
+	base, hosted := strings.CutSuffix(name, interleaved)
+	r, err := reactor.NewBackend(base, opts...)
+	if err != nil || !hosted {
+		return r, err
+	}
+	return r, interleave.Hosted(r)
+}
+
 func conformance(args []string) int {
 	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
 	backend := fs.String("backend", "", "run only this backend (default: all of "+strings.Join(reactor.Backends(), ", ")+")")
 	asJSON := fs.Bool("json", false, "print one JSON array of results instead of the matrix")
 	run := fs.String("run", "", "run only cases whose id matches this regular expression")
+	noInterleave := fs.Bool("no-interleave", false, "leave out the BACKEND"+interleaved+" columns (each backend driven through package interleave)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	names := reactor.Backends()
 	if *backend != "" {
-		if _, err := reactor.Lookup(*backend); err != nil {
+		base := strings.TrimSuffix(*backend, interleaved)
+		if _, err := reactor.Lookup(base); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
 		names = []string{*backend}
+	} else if !*noInterleave {
+		for _, n := range reactor.Backends() {
+			names = append(names, n+interleaved)
+		}
 	}
 	var match func(reactortest.Case) bool
 	if *run != "" {
@@ -55,9 +77,7 @@ func conformance(args []string) int {
 		}
 		all = append(all, reactortest.RunAll(reactortest.Builder{
 			Name: name,
-			New: func(opts ...gyre.Option) (gyre.Core, error) {
-				return reactor.NewBackend(name, opts...)
-			},
+			New:  func(opts ...gyre.Option) (gyre.Core, error) { return newConformanceReactor(name, opts...) },
 		}, match)...)
 	}
 	if len(all) == 0 {
