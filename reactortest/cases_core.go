@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -427,9 +428,24 @@ func coreCrashDuringShutdownDeferred(c *C) {
 	c.NoErr(err, "AddSystemEventTrigger")
 	coreOn(c, gyre.During, gyre.Shutdown, func() { s.add("shutdown.during") })
 	coreOn(c, gyre.After, gyre.Shutdown, func() { s.add("shutdown.after") })
+	// A listening port, when the backend has TCP: the abandoned shutdown
+	// still closes it.
+	var port gyre.Port
+	if c.TCP != nil {
+		var err error
+		port, err = c.TCP.ListenTCP("127.0.0.1:0", gyre.FactoryFunc(func(net.Addr) gyre.Protocol { return nil }))
+		c.NoErr(err, "ListenTCP")
+	}
 	c.StopLater(0)
 	c.ErrIs(c.Run(), gyre.ErrCrashed, "Run")
 	c.NoErr(crashErr, "Crash while shutdown waits")
+	if port != nil {
+		conn, err := net.DialTimeout("tcp", port.Addr().String(), c.Deadline)
+		if err == nil {
+			conn.Close()
+			c.Errorf("the port still accepts connections after a crash during shutdown")
+		}
+	}
 	want := "shutdown.before crash"
 	c.Equal(s.String(), want, "events when Run returned")
 	c.True(!c.R.Running(), "Running is true after the crash")
