@@ -11,7 +11,8 @@ import (
 type Processes interface {
 	// SpawnProcess starts the program at path with the argument vector
 	// args (args[0] is the program's name, as with os.StartProcess; no
-	// shell is involved) and returns its transport at once. p's
+	// shell is involved, path is not looked up in PATH, and an empty args
+	// means {path}) and returns its transport at once. p's
 	// ConnectionMade runs before SpawnProcess returns. A program that
 	// cannot be started (missing, not executable, a bad directory) is
 	// reported by the returned error, which wraps ErrSpawn and the
@@ -142,7 +143,8 @@ type ProcessProtocol interface {
 // called on the loop goroutine.
 type ProcessTransport interface {
 	// Pid returns the child's process id, or 0 once ProcessEnded has been
-	// called.
+	// called or the reactor has stopped while the child ran (it then no
+	// longer tracks the child).
 	Pid() int
 	// Write sends data to the child's descriptor 0 (its standard input,
 	// or the terminal). The caller may reuse data as soon as it returns.
@@ -160,7 +162,9 @@ type ProcessTransport interface {
 	// CloseStdin is CloseChildFD(0).
 	CloseStdin() error
 	// Signal sends sig to the child. Once the child has exited (even if
-	// gyre has not yet noticed) it returns ErrProcessExited.
+	// gyre has not yet noticed) it returns ErrProcessExited; once the
+	// reactor has stopped while the child ran, an error wrapping
+	// ErrStopped.
 	Signal(sig syscall.Signal) error
 	// LoseConnection closes every pipe to the child (sending what is
 	// buffered first); it does not signal the child.

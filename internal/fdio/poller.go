@@ -1,9 +1,10 @@
 //go:build unix
 
 // Package fdio implements gyre's descriptor transports (TCP and Unix stream
-// connections, listeners and connectors) over any readiness poller, so that
-// the epoll and poll backends share every line of socket code and differ only
-// in how they wait.
+// connections, listeners and connectors, datagram ports, and the pipes and
+// terminals of child processes) over any readiness poller, so that the epoll
+// and poll backends share every line of descriptor code and differ only in
+// how they wait.
 //
 // Everything here runs on the loop goroutine. A read uses one buffer shared
 // by every connection of the loop, so an idle connection holds no read
