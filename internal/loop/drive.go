@@ -76,6 +76,7 @@ func (l *Loop) Adopt() { l.enter() }
 // the timeout for the next Block, or done when the driver must call End.
 func (l *Loop) Turn(dispatch bool) (timeout time.Duration, done bool) {
 	l.parked = false
+	l.enter() // whichever goroutine runs the turn is the loop's (debug mode)
 	if dispatch && !l.exitReq && !l.crashReq {
 		if err := l.poller.Wait(0); err != nil {
 			l.log.Error("gyre: poller wait failed", "err", err)
