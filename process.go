@@ -259,8 +259,10 @@ type Signals interface {
 type StandardIO interface {
 	// ConnectStdio connects p to in (read) and out (written); nil means
 	// os.Stdin and os.Stdout. It works whether they are pipes, terminals,
-	// sockets or regular files: descriptors that can be polled are used
-	// without blocking, the others are read and written off the loop.
+	// sockets or regular files: pipes, terminals and sockets are used
+	// without blocking (their O_NONBLOCK flag, shared with the caller's
+	// descriptor, is put back when the transport closes), and regular
+	// files, which are always ready, as they are.
 	// The transport uses its own duplicates of the descriptors: closing it
 	// does not close in or out. End of file on in calls the protocol's
 	// ReadConnectionLost if it is a HalfCloseableProtocol, and otherwise

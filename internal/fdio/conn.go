@@ -37,11 +37,13 @@ const (
 	fStarted                              // ConnectionMade has been called
 	fPullPending                          // the pull producer wrote: ask it for more once drained
 	fEOFClosing                           // the peer finished: flush, then close, whatever the producer
+	fStdio                                // a standard I/O transport: two descriptors (stdio.go)
 )
 
 // conn is a stream connection over a non-blocking socket. It is the Handler
 // registered for its descriptor; tcpConn and unixConn give it the methods of
-// the two transport interfaces.
+// the two transport interfaces. A standard I/O transport (stdioConn, flagged
+// fStdio) is a conn too, over two descriptors: see stdio.go.
 type conn struct {
 	n        *Net
 	fd       int
@@ -59,6 +61,7 @@ type conn struct {
 type connExtra struct {
 	marks []fdMark // descriptors to send with bytes of w (Unix sockets)
 	peer  net.Addr // the peer's address, kept when the socket closes
+	stdio *stdioEnds
 }
 
 func (c *conn) extra() *connExtra {
@@ -111,6 +114,10 @@ func (c *conn) setInterest(in Interest) {
 		return
 	}
 	c.interest = in
+	if c.has(fStdio) {
+		c.stdioInterest(in)
+		return
+	}
 	if err := c.n.p.Modify(c.fd, in); err != nil {
 		c.loseWith(fmt.Errorf("%w: %w", gyre.ErrConnectionLost, err))
 	}
@@ -173,7 +180,7 @@ func (c *conn) readOnce() {
 	if c.has(fUnix) {
 		n, fds, err = c.recvWithFDs(buf)
 	} else {
-		n, err = unix.Read(c.fd, buf)
+		n, err = unix.Read(c.readFD(), buf)
 	}
 	switch {
 	case err == unix.EAGAIN || err == unix.EINTR:
@@ -370,7 +377,7 @@ func (c *conn) drained() {
 	case c.has(fShutWrPending):
 		c.flags &^= fShutWrPending
 		c.flags |= fWriteShut
-		if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
+		if err := c.shutWrite(); err != nil {
 			c.loseNow(lostErr("shutdown", err))
 			return
 		}
@@ -523,6 +530,10 @@ func (c *conn) closeWith(reason error) {
 
 // release gives the descriptor back.
 func (c *conn) release() {
+	if c.has(fStdio) {
+		c.releaseStdio()
+		return
+	}
 	if c.fd < 0 {
 		return
 	}
