@@ -3,7 +3,9 @@
 package reactortest
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -53,7 +55,9 @@ func procWaitExited(pid int) error {
 func procState(pid int) (string, error) {
 	if runtime.GOOS == "linux" {
 		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if os.IsNotExist(err) || err == syscall.ESRCH {
+		// Reaped before the open (no such file) or during the read
+		// (ESRCH, wrapped in a *PathError).
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
 			return "", nil
 		}
 		if err != nil {
