@@ -368,3 +368,20 @@ func (p *poller) Close() error {
 	}
 	return nil
 }
+
+// selfPipe returns the read and write ends of a new pipe, both non-blocking
+// and closed on exec.
+func selfPipe() (r, w int, err error) {
+	r, w, err = fdio.Pipe()
+	if err != nil {
+		return -1, -1, err
+	}
+	for _, fd := range [2]int{r, w} {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			unix.Close(r)
+			unix.Close(w)
+			return -1, -1, os.NewSyscallError("fcntl", err)
+		}
+	}
+	return r, w, nil
+}

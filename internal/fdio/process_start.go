@@ -103,7 +103,7 @@ func (n *Net) SpawnProcess(proto gyre.ProcessProtocol, path string, args []strin
 				files[fd] = uintptr(inherited)
 				continue
 			}
-			r, w, err := pipe()
+			r, w, err := Pipe()
 			if err != nil {
 				return fail(fmt.Errorf("%w: %w", gyre.ErrSpawn, err))
 			}

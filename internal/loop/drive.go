@@ -78,24 +78,9 @@ func (l *Loop) Turn(dispatch bool) (timeout time.Duration, done bool) {
 	l.parked = false
 	l.enter() // whichever goroutine runs the turn is the loop's (debug mode)
 	if dispatch && !l.exitReq && !l.crashReq {
-		if err := l.poller.Wait(0); err != nil {
-			l.log.Error("gyre: poller wait failed", "err", err)
-		}
-		l.poller.Dispatch()
+		l.waitAndDispatch(0)
 	}
-	if l.exitReq || l.crashReq {
-		return 0, true
-	}
-	now, before := l.nowNS(), l.timers.Seq()
-	l.runQueued()
-	if !l.crashReq && !l.exitReq {
-		l.runTimers(now, before)
-	}
-	if l.stopReq && !l.crashReq {
-		l.stopReq = false
-		l.beginShutdown()
-	}
-	if l.exitReq || l.crashReq {
+	if l.exitReq || l.crashReq || l.runDue() {
 		return 0, true
 	}
 	return l.timeout(-1), false

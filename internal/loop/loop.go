@@ -243,6 +243,15 @@ func (l *Loop) loop() {
 // pass is one iteration: queued calls, due timers, stop handling, then a wait
 // of at most limit (negative: no limit) and dispatch.
 func (l *Loop) pass(limit time.Duration) {
+	if l.runDue() {
+		return
+	}
+	l.waitAndDispatch(l.timeout(limit))
+}
+
+// runDue runs the first part of a pass: the queued calls, the due timers and
+// the stop handling. It reports whether the loop is to be left.
+func (l *Loop) runDue() (leave bool) {
 	now, before := l.nowNS(), l.timers.Seq()
 	l.runQueued()
 	if !l.crashReq && !l.exitReq {
@@ -252,10 +261,12 @@ func (l *Loop) pass(limit time.Duration) {
 		l.stopReq = false
 		l.beginShutdown()
 	}
-	if l.exitReq || l.crashReq {
-		return
-	}
-	if err := l.poller.Wait(l.timeout(limit)); err != nil {
+	return l.exitReq || l.crashReq
+}
+
+// waitAndDispatch waits up to timeout and dispatches what became ready.
+func (l *Loop) waitAndDispatch(timeout time.Duration) {
+	if err := l.poller.Wait(timeout); err != nil {
 		l.log.Error("gyre: poller wait failed", "err", err)
 	}
 	l.poller.Dispatch()

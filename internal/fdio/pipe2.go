@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pipe returns a new pipe's read and write ends, both close-on-exec and
+// Pipe returns a new pipe's read and write ends, both close-on-exec and
 // blocking (the caller makes its own end non-blocking).
-func pipe() (r, w int, err error) {
+func Pipe() (r, w int, err error) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
 		return -1, -1, os.NewSyscallError("pipe2", err)

@@ -9,10 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pipe returns a new pipe's read and write ends, both close-on-exec and
+// Pipe returns a new pipe's read and write ends, both close-on-exec and
 // blocking. Without pipe2 this takes several calls; the fork lock keeps a
 // fork meanwhile from inheriting the descriptors.
-func pipe() (r, w int, err error) {
+func Pipe() (r, w int, err error) {
 	var fds [2]int
 	syscall.ForkLock.RLock()
 	err = unix.Pipe(fds[:])
