@@ -44,7 +44,9 @@ func New(opts ...gyre.Option) (*Reactor, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := loop.New(p, gyre.Apply(opts...))
+	o := gyre.Apply(opts...)
+	p.spin = o.Spin()
+	l := loop.New(p, o)
 	return &Reactor{Loop: l, Net: fdio.New(l, p), p: p}, nil
 }
 
@@ -59,6 +61,8 @@ type poller struct {
 	mu     sync.RWMutex // Wake against Close
 	closed bool
 	parked bool // Park was called: the next Wait collects even an idle wake-up
+	busy   bool // the last Wait found something ready
+	spin   time.Duration
 }
 
 // regPage is how many registrations one page of the table holds. The table
@@ -104,7 +108,11 @@ func (p *poller) Wait(timeout time.Duration) error {
 		return nil
 	}
 	p.parked = false
+	if timeout != 0 && p.busy && p.spin > 0 && p.spinWait(timeout) {
+		return nil
+	}
 	n, err := unix.EpollWait(p.epfd, p.events, msec(timeout))
+	p.busy = n > 0
 	if err != nil {
 		if err == unix.EINTR {
 			return nil
@@ -113,6 +121,29 @@ func (p *poller) Wait(timeout time.Duration) error {
 	}
 	p.n = n
 	return nil
+}
+
+// spinWait polls without sleeping for up to the spin time, and no longer
+// than timeout if that is not negative. It reports whether the wait is over:
+// something was found, or the whole timeout has passed.
+func (p *poller) spinWait(timeout time.Duration) bool {
+	d := p.spin
+	whole := timeout > 0 && timeout <= d
+	if whole {
+		d = timeout
+	}
+	deadline := time.Now().Add(d)
+	for {
+		n, err := unix.EpollWait(p.epfd, p.events, 0)
+		if err == nil && n > 0 {
+			p.n = n
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			p.busy = false
+			return whole
+		}
+	}
 }
 
 // msec converts a timeout to epoll's milliseconds, rounding up so that a timer

@@ -52,7 +52,9 @@ func New(opts ...gyre.Option) (*Reactor, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := loop.New(p, gyre.Apply(opts...))
+	o := gyre.Apply(opts...)
+	p.spin = o.Spin()
+	l := loop.New(p, o)
 	return &Reactor{Loop: l, Net: fdio.New(l, p), p: p}, nil
 }
 
@@ -96,6 +98,9 @@ type poller struct {
 	// polls the new set.
 	parked  bool
 	blocked []unix.PollFd
+
+	busy bool // the last Wait found something ready
+	spin time.Duration
 }
 
 func newPoller() (*poller, error) {
@@ -125,7 +130,14 @@ func (p *poller) Wait(timeout time.Duration) error {
 		return nil
 	}
 	p.parked = false
-	n, err := unix.Poll(p.fds, msec(timeout))
+	var n int
+	var err error
+	if timeout != 0 && p.busy && p.spin > 0 {
+		n, err = p.spinWait(timeout)
+	} else {
+		n, err = unix.Poll(p.fds, msec(timeout))
+	}
+	p.busy = n > 0
 	if err != nil {
 		if err == unix.EINTR || err == unix.EAGAIN {
 			return nil
@@ -159,6 +171,28 @@ func (p *poller) Wait(timeout time.Duration) error {
 
 // msec converts a timeout to poll's milliseconds, rounding up so that a timer
 // is never woken for early and then spun on.
+// spinWait polls without sleeping for up to the spin time, then, if nothing
+// was found and time is left, blocks for the rest of timeout.
+func (p *poller) spinWait(timeout time.Duration) (int, error) {
+	start := time.Now()
+	for {
+		n, err := unix.Poll(p.fds, 0)
+		if err != nil || n > 0 {
+			return n, err
+		}
+		spent := time.Since(start)
+		if spent >= p.spin {
+			if timeout < 0 {
+				return unix.Poll(p.fds, -1)
+			}
+			if spent >= timeout {
+				return 0, nil
+			}
+			return unix.Poll(p.fds, msec(timeout-spent))
+		}
+	}
+}
+
 // Park implements loop.Parker.
 func (p *poller) Park() {
 	p.blocked = append(p.blocked[:0], p.fds...)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"time"
 
 	"github.com/gyre-go/gyre"
 	"github.com/gyre-go/gyre/reactor"
@@ -26,7 +28,7 @@ func (p *echoDatagrams) StopProtocol() {}
 // API only. It fails when the backend does not exist or has no UDP facet.
 func gyreServer(backend string) ServeFunc {
 	return func(addr string) (string, func(), error) {
-		r, err := reactor.NewBackend(backend)
+		r, err := reactor.NewBackend(backend, spinOption()...)
 		if err != nil {
 			return "", nil, err
 		}
@@ -73,4 +75,14 @@ func gyreServer(backend string) ServeFunc {
 			return "", nil, fmt.Errorf("gyre %s: %w", backend, err)
 		}
 	}
+}
+
+// spinOption passes GYRE_SPIN_WAIT (a duration, "-1ns" for none) to the
+// reactor, to compare spin times; unset, the reactor's default applies.
+func spinOption() []gyre.Option {
+	d, err := time.ParseDuration(os.Getenv("GYRE_SPIN_WAIT"))
+	if err != nil {
+		return nil
+	}
+	return []gyre.Option{gyre.WithSpinWait(d)}
 }
