@@ -32,7 +32,7 @@ type Options struct {
 	// and dominates a lightly loaded request-reply server (the Go runtime
 	// spins likewise before its netpoller sleeps). An idle reactor does not
 	// spin. Zero means DefaultSpinWait; a negative value turns spinning off.
-	// The epoll and poll backends use it; std relies on the Go runtime's.
+	// The std backend ignores it: the Go runtime spins on its behalf.
 	SpinWait time.Duration
 }
 

@@ -44,9 +44,7 @@ func New(opts ...gyre.Option) (*Reactor, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := gyre.Apply(opts...)
-	p.spin = o.Spin()
-	l := loop.New(p, o)
+	l := loop.New(p, gyre.Apply(opts...))
 	return &Reactor{Loop: l, Net: fdio.New(l, p), p: p}, nil
 }
 
@@ -61,8 +59,6 @@ type poller struct {
 	mu     sync.RWMutex // Wake against Close
 	closed bool
 	parked bool // Park was called: the next Wait collects even an idle wake-up
-	busy   bool // the last Wait found something ready
-	spin   time.Duration
 }
 
 // regPage is how many registrations one page of the table holds. The table
@@ -98,52 +94,25 @@ func newPoller() (*poller, error) {
 }
 
 // Wait implements loop.Poller.
-func (p *poller) Wait(timeout time.Duration) error {
+func (p *poller) Wait(timeout time.Duration) (bool, error) {
 	p.n = 0
 	if timeout == 0 && p.fds == 0 && !p.parked {
 		// Only the eventfd is registered, and a wake-up has nothing to
 		// deliver that the queue does not already hold: skip the call.
 		// (After a Block it must be collected, or the next Block would
 		// find it still pending.)
-		return nil
+		return false, nil
 	}
 	p.parked = false
-	if timeout != 0 && p.busy && p.spin > 0 && p.spinWait(timeout) {
-		return nil
-	}
 	n, err := unix.EpollWait(p.epfd, p.events, msec(timeout))
-	p.busy = n > 0
 	if err != nil {
 		if err == unix.EINTR {
-			return nil
+			return false, nil
 		}
-		return os.NewSyscallError("epoll_wait", err)
+		return false, os.NewSyscallError("epoll_wait", err)
 	}
 	p.n = n
-	return nil
-}
-
-// spinWait polls without sleeping for up to the spin time, and no longer
-// than timeout if that is not negative. It reports whether the wait is over:
-// something was found, or the whole timeout has passed.
-func (p *poller) spinWait(timeout time.Duration) bool {
-	d := p.spin
-	whole := timeout > 0 && timeout <= d
-	if whole {
-		d = timeout
-	}
-	deadline := time.Now().Add(d)
-	for {
-		n, err := unix.EpollWait(p.epfd, p.events, 0)
-		if err == nil && n > 0 {
-			p.n = n
-			return true
-		}
-		if !time.Now().Before(deadline) {
-			p.busy = false
-			return whole
-		}
-	}
+	return n > 0, nil
 }
 
 // msec converts a timeout to epoll's milliseconds, rounding up so that a timer

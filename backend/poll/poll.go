@@ -52,9 +52,7 @@ func New(opts ...gyre.Option) (*Reactor, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := gyre.Apply(opts...)
-	p.spin = o.Spin()
-	l := loop.New(p, o)
+	l := loop.New(p, gyre.Apply(opts...))
 	return &Reactor{Loop: l, Net: fdio.New(l, p), p: p}, nil
 }
 
@@ -98,9 +96,6 @@ type poller struct {
 	// polls the new set.
 	parked  bool
 	blocked []unix.PollFd
-
-	busy bool // the last Wait found something ready
-	spin time.Duration
 }
 
 func newPoller() (*poller, error) {
@@ -119,7 +114,7 @@ func newPoller() (*poller, error) {
 }
 
 // Wait implements loop.Poller.
-func (p *poller) Wait(timeout time.Duration) error {
+func (p *poller) Wait(timeout time.Duration) (bool, error) {
 	p.ready = p.ready[:0]
 	p.woken = false
 	if timeout == 0 && p.watching == 0 && !p.parked {
@@ -127,22 +122,15 @@ func (p *poller) Wait(timeout time.Duration) error {
 		// that the queue does not already hold: skip the call. (After a
 		// Block it must be collected, or the next Block would find it
 		// still pending.)
-		return nil
+		return false, nil
 	}
 	p.parked = false
-	var n int
-	var err error
-	if timeout != 0 && p.busy && p.spin > 0 {
-		n, err = p.spinWait(timeout)
-	} else {
-		n, err = unix.Poll(p.fds, msec(timeout))
-	}
-	p.busy = n > 0
+	n, err := unix.Poll(p.fds, msec(timeout))
 	if err != nil {
 		if err == unix.EINTR || err == unix.EAGAIN {
-			return nil
+			return false, nil
 		}
-		return os.NewSyscallError("poll", err)
+		return false, os.NewSyscallError("poll", err)
 	}
 	// Take a snapshot: handlers run by Dispatch may add and remove
 	// descriptors, which reorders fds.
@@ -166,33 +154,11 @@ func (p *poller) Wait(timeout time.Duration) error {
 		e := &p.entries[i]
 		p.ready = append(p.ready, ready{fd: e.fd, gen: e.gen, ev: ev})
 	}
-	return nil
+	return p.woken || len(p.ready) > 0, nil
 }
 
 // msec converts a timeout to poll's milliseconds, rounding up so that a timer
 // is never woken for early and then spun on.
-// spinWait polls without sleeping for up to the spin time, then, if nothing
-// was found and time is left, blocks for the rest of timeout.
-func (p *poller) spinWait(timeout time.Duration) (int, error) {
-	start := time.Now()
-	for {
-		n, err := unix.Poll(p.fds, 0)
-		if err != nil || n > 0 {
-			return n, err
-		}
-		spent := time.Since(start)
-		if spent >= p.spin {
-			if timeout < 0 {
-				return unix.Poll(p.fds, -1)
-			}
-			if spent >= timeout {
-				return 0, nil
-			}
-			return unix.Poll(p.fds, msec(timeout-spent))
-		}
-	}
-}
-
 // Park implements loop.Parker.
 func (p *poller) Park() {
 	p.blocked = append(p.blocked[:0], p.fds...)

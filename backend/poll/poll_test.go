@@ -68,7 +68,7 @@ func pipe(t *testing.T) (r, w int) {
 // pass waits with timeout and dispatches.
 func pass(t *testing.T, p *poller, timeout time.Duration) {
 	t.Helper()
-	if err := p.Wait(timeout); err != nil {
+	if _, err := p.Wait(timeout); err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
 	p.Dispatch()
@@ -236,7 +236,7 @@ func TestRemoveDuringDispatch(t *testing.T) {
 			}
 		}
 	}
-	if err := p.Wait(0); err != nil {
+	if _, err := p.Wait(0); err != nil {
 		t.Fatal(err)
 	}
 	if len(p.ready) != n {
@@ -347,7 +347,13 @@ func TestWake(t *testing.T) {
 		<-woke
 		p.Wake()
 	}()
-	go func() { done <- p.Wait(-1) }()
+	go func() {
+		found, err := p.Wait(-1)
+		if err == nil && !found {
+			err = errors.New("Wait(-1) ended by a wake-up reported nothing found")
+		}
+		done <- err
+	}()
 	close(woke)
 	select {
 	case err := <-done:
@@ -374,7 +380,10 @@ func TestWake(t *testing.T) {
 
 	// A wake-up before Wait(-1) also ends it.
 	p.Wake()
-	go func() { done <- p.Wait(-1) }()
+	go func() {
+		_, err := p.Wait(-1)
+		done <- err
+	}()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):

@@ -92,8 +92,12 @@ var (
 func New(opts ...gyre.Option) (*Reactor, error) {
 	p := &poller{wake: make(chan struct{}, 1), timer: time.NewTimer(time.Hour)}
 	p.timer.Stop()
+	cfg := gyre.Apply(opts...)
+	// Everything reaches this loop as a queued call on a channel; while it
+	// waits, the Go runtime spins by itself before it sleeps.
+	cfg.SpinWait = -1
 	r := &Reactor{
-		Loop:       loop.New(p, gyre.Apply(opts...)),
+		Loop:       loop.New(p, cfg),
 		p:          p,
 		ports:      make(map[*port]struct{}),
 		connectors: make(map[*connector]struct{}),
@@ -115,24 +119,27 @@ type poller struct {
 }
 
 // Wait implements loop.Poller.
-func (p *poller) Wait(timeout time.Duration) error {
+func (p *poller) Wait(timeout time.Duration) (bool, error) {
 	switch {
 	case timeout == 0:
 		select {
 		case <-p.wake:
+			return true, nil
 		default:
+			return false, nil
 		}
 	case timeout < 0:
 		<-p.wake
-	default:
-		p.timer.Reset(timeout)
-		select {
-		case <-p.wake:
-		case <-p.timer.C:
-		}
-		p.timer.Stop()
+		return true, nil
 	}
-	return nil
+	p.timer.Reset(timeout)
+	defer p.timer.Stop()
+	select {
+	case <-p.wake:
+		return true, nil
+	case <-p.timer.C:
+		return false, nil
+	}
 }
 
 // Park implements loop.Parker; there is nothing to prepare.
@@ -141,7 +148,10 @@ func (p *poller) Park() {}
 // Block implements loop.Parker. Everything the backend learns arrives as a
 // queued call, whose wake-up is all Block has to wait for; taking the wake-up
 // token here loses nothing, since the loop finds queued calls by itself.
-func (p *poller) Block(timeout time.Duration) error { return p.Wait(timeout) }
+func (p *poller) Block(timeout time.Duration) error {
+	_, err := p.Wait(timeout)
+	return err
+}
 
 // Dispatch implements loop.Poller. Everything the std backend learns from
 // other goroutines arrives as queued calls, which the loop runs itself.

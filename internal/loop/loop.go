@@ -28,8 +28,9 @@ import (
 // time; Wake may be called from any goroutine.
 type Poller interface {
 	// Wait blocks until I/O is ready, Wake is called, or timeout passes.
-	// A negative timeout means no limit; zero means do not block.
-	Wait(timeout time.Duration) error
+	// A negative timeout means no limit; zero means do not block. It
+	// reports whether it found anything (I/O or a wake-up).
+	Wait(timeout time.Duration) (found bool, err error)
 	// Dispatch runs the handlers for what the last Wait found ready.
 	Dispatch()
 	// Wake makes the current or the next Wait return promptly. Wake-ups
@@ -93,6 +94,9 @@ type Loop struct {
 	runLoop func() // replaces loop() in Run, if set
 	parked  bool   // a Block may be under way on another goroutine
 
+	spin time.Duration // Options.Spin: polling before sleeping after I/O
+	busy bool          // the last wait found something
+
 	sig signals // signal handlers (signals.go)
 }
 
@@ -117,6 +121,7 @@ func New(p Poller, cfg gyre.Options) *Loop {
 		l.log = slog.Default()
 	}
 	l.debug = cfg.Debug || debugFromEnv()
+	l.spin = cfg.Spin()
 	l.sig.noDefault = cfg.NoSignalHandlers
 	l.timers = timerheap.New(l.base, l.nowNS)
 	l.timers.OnEarliest = l.wakeParked
@@ -265,11 +270,44 @@ func (l *Loop) runDue() (leave bool) {
 }
 
 // waitAndDispatch waits up to timeout and dispatches what became ready.
+// After a wait that found something, it first polls without sleeping for up
+// to the spin time (Options.SpinWait).
 func (l *Loop) waitAndDispatch(timeout time.Duration) {
-	if err := l.poller.Wait(timeout); err != nil {
-		l.log.Error("gyre: poller wait failed", "err", err)
+	found, done := false, false
+	if timeout != 0 && l.busy && l.spin > 0 {
+		found, timeout, done = l.spinWait(timeout)
 	}
+	if !done {
+		var err error
+		found, err = l.poller.Wait(timeout)
+		if err != nil {
+			l.log.Error("gyre: poller wait failed", "err", err)
+		}
+	}
+	l.busy = found
 	l.poller.Dispatch()
+}
+
+// spinWait polls for up to the spin time, and no longer than timeout unless
+// that is negative. It reports what it found, what is left of timeout, and
+// whether the wait is over (something found, or the whole timeout spent).
+func (l *Loop) spinWait(timeout time.Duration) (found bool, left time.Duration, done bool) {
+	start := time.Now()
+	for {
+		found, err := l.poller.Wait(0)
+		if found || err != nil {
+			return found, 0, true
+		}
+		spent := time.Since(start)
+		switch {
+		case timeout >= 0 && spent >= timeout:
+			return false, 0, true
+		case spent >= l.spin && timeout < 0:
+			return false, timeout, false
+		case spent >= l.spin:
+			return false, timeout - spent, false
+		}
+	}
 }
 
 // timeout is how long the next wait may block: until the next timer, and no
