@@ -29,17 +29,14 @@ const (
 	csLost              // ConnectionLost has been called
 )
 
-// readState tells where the read buffer is.
-type readState uint8
-
-const (
-	rsReading    readState = iota // the reader goroutine owns it
-	rsQueued                      // deliver is queued on the loop
-	rsHeldData                    // paused before the bytes were delivered
-	rsDelivering                  // deliver is calling the protocol
-	rsHeldAck                     // delivered while paused: the reader waits for the go-ahead
-	rsDone                        // the reader has exited after an error or end of file
-)
+// readSlot is one read of the reader goroutine: the bytes rbuf[:n], the
+// descriptors that came with them and the error that ended the read.
+type readSlot struct {
+	buf []byte
+	n   int
+	fds []int
+	err error
+}
 
 // fdMark attaches descriptors to the bytes [off, end) of a write buffer.
 type fdMark struct {
@@ -67,18 +64,24 @@ type conn struct {
 	lostReason  error         // the reason passed to ConnectionLost, for lostFn
 	done        chan struct{} // closed with the socket: the goroutines exit
 
-	// Reading. rbuf, rn, rerr and rfds are written by the reader and read
-	// by the loop in deliver; the queue and goAhead order them.
-	rbuf      []byte
+	// Reading. The reader goroutine fills the two slots in turn, taking a
+	// token from tokens before each read, and queues a deliver for each.
+	// The loop gives a slot's token back once it has delivered the slot,
+	// unless the protocol has paused, so the reader runs at most one read
+	// ahead of the protocol and never has to wait for the loop in a
+	// ping-pong exchange. The queue orders the slot's contents, the tokens
+	// their reuse. A slot's buffer is allocated on its first use.
+	slots     [2]readSlot
 	oob       []byte
-	rn        int
-	rerr      error
-	rfds      []int
-	rstate    readState
+	tokens    chan struct{}
+	dnext     int  // the slot deliver takes next
+	arrived   int  // slots whose deliver has run but that are not delivered yet
+	withheld  int  // tokens kept back while paused or closing
+	readDone  bool // the reader's final slot, with its error, is delivered
 	paused    bool
 	readEOF   bool
-	goAhead   chan struct{}
 	deliverFn func()
+	drainFn   func()
 
 	// Writing. pending belongs to the loop; inflight to the writer while
 	// writing is true. Where the platform allows (rc not nil), a write with
@@ -114,22 +117,26 @@ type conn struct {
 
 func (r *Reactor) newConn(nc net.Conn, proto gyre.Protocol, cn *connector) *conn {
 	c := &conn{
-		r:       r,
-		seq:     r.nextSeq(),
-		nc:      nc,
-		laddr:   nc.LocalAddr(),
-		raddr:   nc.RemoteAddr(),
-		proto:   proto,
-		cn:      cn,
-		done:    make(chan struct{}),
-		rbuf:    make([]byte, readBufSize),
-		goAhead: make(chan struct{}, 1),
-		wkick:   make(chan struct{}, 1),
+		r:      r,
+		seq:    r.nextSeq(),
+		nc:     nc,
+		laddr:  nc.LocalAddr(),
+		raddr:  nc.RemoteAddr(),
+		proto:  proto,
+		cn:     cn,
+		done:   make(chan struct{}),
+		tokens: make(chan struct{}, len(conn{}.slots)),
+		wkick:  make(chan struct{}, 1),
 	}
+	for range c.slots {
+		c.tokens <- struct{}{}
+	}
+	c.slots[0].buf = make([]byte, readBufSize)
 	c.half, _ = proto.(gyre.HalfCloseableProtocol)
 	c.wcn, _ = proto.(gyre.WriteCloseNotifier)
 	c.fdr, _ = proto.(gyre.FDReceiver)
 	c.deliverFn = c.deliver
+	c.drainFn = c.drain
 	c.wroteFn = c.wrote
 	c.finishFn = c.finish
 	c.shutFn = c.doShutWrite
@@ -182,76 +189,101 @@ func (c *conn) start() {
 // readLoop is the reader goroutine.
 func (c *conn) readLoop() {
 	defer c.r.wg.Done()
-	for {
-		n, fds, err := c.read()
-		c.rn, c.rfds, c.rerr = n, fds, err
-		if c.r.CallFromThread(c.deliverFn) != nil {
-			closeFDs(fds)
-			return
-		}
-		if err != nil {
-			return
-		}
+	for i := 0; ; i ^= 1 {
 		select {
-		case <-c.goAhead:
-		case <-c.done:
+		case <-c.tokens:
+		default:
+			select {
+			case <-c.tokens:
+			case <-c.done:
+				return
+			}
+		}
+		s := &c.slots[i]
+		if s.buf == nil {
+			s.buf = make([]byte, readBufSize)
+		}
+		s.n, s.fds, s.err = c.read(s.buf)
+		if c.r.CallFromThread(c.deliverFn) != nil {
+			closeFDs(s.fds)
+			return
+		}
+		if s.err != nil {
 			return
 		}
 	}
 }
 
-func (c *conn) read() (int, []int, error) {
+func (c *conn) read(b []byte) (int, []int, error) {
 	if c.uc != nil && c.oob != nil {
-		return c.readMsg()
+		return c.readMsg(b)
 	}
-	n, err := c.nc.Read(c.rbuf)
+	n, err := c.nc.Read(b)
 	return n, nil, err
 }
 
-// deliver runs on the loop with what the reader read.
+// deliver runs on the loop once for every slot the reader has filled.
 func (c *conn) deliver() {
+	c.arrived++
+	c.drain()
+}
+
+// drain delivers the slots that have arrived, in order, for as long as the
+// protocol takes data.
+func (c *conn) drain() {
 	if c.state >= csClosed {
-		if c.rstate != rsDone {
-			closeFDs(c.rfds)
-			c.rfds = nil
-		}
+		c.discardArrived()
 		return
 	}
-	if c.paused || c.state == csClosing {
-		c.rstate = rsHeldData
+	if c.arrived == 0 || c.paused || c.state == csClosing {
 		return
 	}
 	defer c.recoverAbort()
-	n, err := c.rn, c.rerr
-	c.rstate = rsDelivering
-	if err != nil {
-		c.rstate = rsDone
-	}
-	if fds := c.rfds; len(fds) > 0 {
-		c.rfds = nil
-		if c.fdr != nil {
-			c.fdr.FileDescriptorsReceived(fds)
-		} else {
-			closeFDs(fds)
+	for c.arrived > 0 && !c.paused && c.state == csOpen {
+		s := &c.slots[c.dnext]
+		c.dnext ^= 1
+		c.arrived--
+		n, err := s.n, s.err
+		if fds := s.fds; len(fds) > 0 {
+			s.fds = nil
+			if c.fdr != nil {
+				c.fdr.FileDescriptorsReceived(fds)
+			} else {
+				closeFDs(fds)
+			}
+			if c.state >= csClosed {
+				c.discardArrived()
+				return
+			}
 		}
-		if c.state >= csClosed {
+		if n > 0 {
+			c.proto.DataReceived(s.buf[:n])
+		}
+		if err != nil {
+			c.readDone = true
+			c.readFailed(err)
 			return
 		}
+		switch {
+		case c.state >= csClosed:
+			c.discardArrived()
+			return
+		case c.paused || c.state == csClosing:
+			c.withheld++
+		default:
+			c.tokens <- struct{}{} // never blocks: one token per slot
+		}
 	}
-	if n > 0 {
-		c.proto.DataReceived(c.rbuf[:n])
-	}
-	if err != nil {
-		c.readFailed(err)
-		return
-	}
-	switch {
-	case c.state >= csClosed:
-	case c.paused || c.state == csClosing:
-		c.rstate = rsHeldAck
-	default:
-		c.rstate = rsReading
-		c.goAhead <- struct{}{}
+}
+
+// discardArrived closes the descriptors of the slots that have arrived
+// but will never be delivered, the connection being closed.
+func (c *conn) discardArrived() {
+	for ; c.arrived > 0; c.arrived-- {
+		s := &c.slots[c.dnext]
+		c.dnext ^= 1
+		closeFDs(s.fds)
+		s.fds = nil
 	}
 }
 
@@ -629,13 +661,11 @@ func (c *conn) ResumeProducing() {
 	if c.state != csOpen {
 		return
 	}
-	switch c.rstate {
-	case rsHeldData:
-		c.rstate = rsQueued
-		c.r.later(c.deliverFn)
-	case rsHeldAck:
-		c.rstate = rsReading
-		c.goAhead <- struct{}{}
+	for ; c.withheld > 0; c.withheld-- {
+		c.tokens <- struct{}{}
+	}
+	if c.arrived > 0 {
+		c.r.later(c.drainFn)
 	}
 }
 
@@ -653,10 +683,7 @@ func (c *conn) closeSocket() {
 	c.state = csClosed
 	close(c.done)
 	_ = c.nc.Close()
-	if c.rstate == rsHeldData || c.rstate == rsHeldAck {
-		closeFDs(c.rfds)
-		c.rfds = nil
-	}
+	c.discardArrived()
 	for _, m := range c.pfds {
 		closeFDs(m.fds)
 	}

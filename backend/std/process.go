@@ -51,6 +51,18 @@ const (
 	psLost              // ChildConnectionLost has been called
 )
 
+// readState tells where a pipe's read buffer is.
+type readState uint8
+
+const (
+	rsReading    readState = iota // the reader goroutine owns it
+	rsQueued                      // deliver is queued on the loop
+	rsHeldData                    // paused before the bytes were delivered
+	rsDelivering                  // deliver is calling the protocol
+	rsHeldAck                     // delivered while paused: the reader waits for the go-ahead
+	rsDone                        // the reader has exited after an error or end of file
+)
+
 // process is one child: the gyre.ProcessTransport.
 type process struct {
 	r     *Reactor

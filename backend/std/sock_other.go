@@ -15,8 +15,8 @@ func setBacklog(net.Listener, int) error { return nil }
 // newOOB returns nil: descriptors cannot be passed on this platform.
 func newOOB() []byte { return nil }
 
-func (c *conn) readMsg() (int, []int, error) {
-	n, err := c.nc.Read(c.rbuf)
+func (c *conn) readMsg(b []byte) (int, []int, error) {
+	n, err := c.nc.Read(b)
 	return n, nil, err
 }
 

@@ -39,8 +39,8 @@ func setBacklog(ln net.Listener, n int) error {
 func newOOB() []byte { return make([]byte, unix.CmsgSpace(maxRecvFDs*4)) }
 
 // readMsg reads from a Unix connection, with any descriptors sent along.
-func (c *conn) readMsg() (int, []int, error) {
-	n, oobn, flags, _, err := c.uc.ReadMsgUnix(c.rbuf, c.oob)
+func (c *conn) readMsg(b []byte) (int, []int, error) {
+	n, oobn, flags, _, err := c.uc.ReadMsgUnix(b, c.oob)
 	var fds []int
 	if oobn > 0 {
 		fds = parseRights(c.oob[:oobn])

@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/gyre-go/gyre"
+	"github.com/gyre-go/gyre/bench/internal/harness"
 	"github.com/gyre-go/gyre/reactor"
 )
 
@@ -29,7 +30,7 @@ func (p *echoProtocol) ConnectionLost(error) { p.t = nil }
 // API only. It fails when the backend does not exist or has no TCP facet yet.
 func gyreServer(backend string) ServeFunc {
 	return func(addr string) (func(), error) {
-		r, err := reactor.NewBackend(backend)
+		r, err := reactor.NewBackend(backend, harness.SpinOption()...)
 		if err != nil {
 			return nil, err
 		}

@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"time"
 
 	"github.com/gyre-go/gyre"
+	"github.com/gyre-go/gyre/bench/internal/harness"
 	"github.com/gyre-go/gyre/reactor"
 )
 
@@ -28,7 +27,7 @@ func (p *echoDatagrams) StopProtocol() {}
 // API only. It fails when the backend does not exist or has no UDP facet.
 func gyreServer(backend string) ServeFunc {
 	return func(addr string) (string, func(), error) {
-		r, err := reactor.NewBackend(backend, spinOption()...)
+		r, err := reactor.NewBackend(backend, harness.SpinOption()...)
 		if err != nil {
 			return "", nil, err
 		}
@@ -75,14 +74,4 @@ func gyreServer(backend string) ServeFunc {
 			return "", nil, fmt.Errorf("gyre %s: %w", backend, err)
 		}
 	}
-}
-
-// spinOption passes GYRE_SPIN_WAIT (a duration, "-1ns" for none) to the
-// reactor, to compare spin times; unset, the reactor's default applies.
-func spinOption() []gyre.Option {
-	d, err := time.ParseDuration(os.Getenv("GYRE_SPIN_WAIT"))
-	if err != nil {
-		return nil
-	}
-	return []gyre.Option{gyre.WithSpinWait(d)}
 }
