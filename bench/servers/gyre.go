@@ -28,9 +28,9 @@ func (p *echoProtocol) ConnectionLost(error) { p.t = nil }
 
 // gyreServer serves on a reactor of the named backend, through gyre's public
 // API only. It fails when the backend does not exist or has no TCP facet yet.
-func gyreServer(backend string) ServeFunc {
+func gyreServer(backend string, opts ...gyre.Option) ServeFunc {
 	return func(addr string) (func(), error) {
-		r, err := reactor.NewBackend(backend, harness.SpinOption()...)
+		r, err := reactor.NewBackend(backend, append(opts, harness.SpinOption()...)...)
 		if err != nil {
 			return nil, err
 		}

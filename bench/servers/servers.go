@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/gyre-go/gyre"
 )
 
 // ServeFunc starts an echo server listening on addr ("127.0.0.1:port").
@@ -31,6 +33,7 @@ func init() {
 	register("gyre-epoll", "gyre, epoll backend (one loop goroutine)", gyreServer("epoll"))
 	register("gyre-poll", "gyre, poll backend (one loop goroutine)", gyreServer("poll"))
 	register("gyre-std", "gyre, std backend on Go's netpoller", gyreServer("std"))
+	register("gyre-epoll-nospin", "gyre, epoll backend with WithSpinWait(-1): the loop blocks at once when nothing is ready", gyreServer("epoll", gyre.WithSpinWait(-1)))
 	register("gnet", "gnet v2, WithMulticore(false): one event loop", gnetServer(false))
 	register("gnet-mc", "gnet v2, WithMulticore(true): one loop per CPU the process may use", gnetServer(true))
 	register("nbio", "nbio, one poller goroutine, reads on the poller", nbioServer)
