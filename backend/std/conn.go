@@ -74,10 +74,9 @@ type conn struct {
 	slots     [2]readSlot
 	oob       []byte
 	tokens    chan struct{}
-	dnext     int  // the slot deliver takes next
-	arrived   int  // slots whose deliver has run but that are not delivered yet
-	withheld  int  // tokens kept back while paused or closing
-	readDone  bool // the reader's final slot, with its error, is delivered
+	dnext     int // the slot deliver takes next
+	arrived   int // slots whose deliver has run but that are not delivered yet
+	withheld  int // tokens kept back while paused or closing
 	paused    bool
 	readEOF   bool
 	deliverFn func()
@@ -260,7 +259,6 @@ func (c *conn) drain() {
 			c.proto.DataReceived(s.buf[:n])
 		}
 		if err != nil {
-			c.readDone = true
 			c.readFailed(err)
 			return
 		}
@@ -669,7 +667,6 @@ func (c *conn) ResumeProducing() {
 	}
 }
 
-// StopProducing implements gyre.Transport: it aborts the connection.
 // StopProducing implements gyre.Transport: the connection closes as with
 // LoseConnection, so what it has buffered is still sent.
 func (c *conn) StopProducing() { c.LoseConnection() }
