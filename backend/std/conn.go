@@ -29,7 +29,7 @@ const (
 	csLost              // ConnectionLost has been called
 )
 
-// readSlot is one read of the reader goroutine: the bytes rbuf[:n], the
+// readSlot is one read of the reader goroutine: the bytes buf[:n], the
 // descriptors that came with them and the error that ended the read.
 type readSlot struct {
 	buf []byte
