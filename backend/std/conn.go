@@ -234,9 +234,6 @@ func (c *conn) drain() {
 		c.discardArrived()
 		return
 	}
-	if c.arrived == 0 || c.paused || c.state == csClosing {
-		return
-	}
 	defer c.recoverAbort()
 	for c.arrived > 0 && !c.paused && c.state == csOpen {
 		s := &c.slots[c.dnext]

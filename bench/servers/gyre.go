@@ -1,9 +1,9 @@
 package servers
 
 import (
-	"errors"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/gyre-go/gyre"
 	"github.com/gyre-go/gyre/bench/internal/harness"
@@ -30,7 +30,7 @@ func (p *echoProtocol) ConnectionLost(error) { p.t = nil }
 // API only. It fails when the backend does not exist or has no TCP facet yet.
 func gyreServer(backend string, opts ...gyre.Option) ServeFunc {
 	return func(addr string) (func(), error) {
-		r, err := reactor.NewBackend(backend, append(opts, harness.SpinOption()...)...)
+		r, err := reactor.NewBackend(backend, slices.Concat(opts, harness.SpinOption())...)
 		if err != nil {
 			return nil, err
 		}
@@ -40,38 +40,9 @@ func gyreServer(backend string, opts ...gyre.Option) ServeFunc {
 		}
 		factory := gyre.FactoryFunc(func(net.Addr) gyre.Protocol { return &echoProtocol{} })
 
-		listened := make(chan error, 1)
-		done := make(chan error, 1)
-		if _, err := r.CallWhenRunning(func() {
-			// On the loop: ListenTCP is called where every reactor
-			// method must be.
+		return harness.StartGyre(r, backend, "ListenTCP", func() error {
 			_, err := tcp.ListenTCP(addr, factory)
-			listened <- err
-			if err != nil {
-				_ = r.Stop()
-			}
-		}); err != nil {
-			return nil, err
-		}
-		go func() { done <- r.Run() }()
-
-		select {
-		case err := <-listened:
-			if err != nil {
-				<-done
-				return nil, fmt.Errorf("gyre %s: ListenTCP: %w", backend, err)
-			}
-		case err := <-done:
-			if err == nil {
-				err = errors.New("reactor returned before listening")
-			}
-			return nil, fmt.Errorf("gyre %s: %w", backend, err)
-		}
-		stop := func() {
-			if r.CallFromThread(func() { _ = r.Stop() }) == nil {
-				<-done
-			}
-		}
-		return stop, nil
+			return err
+		})
 	}
 }

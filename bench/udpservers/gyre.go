@@ -1,7 +1,6 @@
 package udpservers
 
 import (
-	"errors"
 	"fmt"
 	"net"
 
@@ -35,43 +34,14 @@ func gyreServer(backend string) ServeFunc {
 		if !ok {
 			return "", nil, fmt.Errorf("gyre backend %q has no UDP facet (%T does not implement gyre.UDP)", backend, r)
 		}
-		type listenResult struct {
-			addr string
-			err  error
-		}
-		listened := make(chan listenResult, 1)
-		done := make(chan error, 1)
-		if _, err := r.CallWhenRunning(func() {
-			// On the loop, where every reactor method is called.
+		var bound string
+		stop, err := harness.StartGyre(r, backend, "ListenUDP", func() error {
 			port, err := udp.ListenUDP(addr, &echoDatagrams{})
-			if err != nil {
-				listened <- listenResult{err: err}
-				_ = r.Stop()
-				return
-			}
-			listened <- listenResult{addr: port.LocalAddr().String()}
-		}); err != nil {
-			return "", nil, err
-		}
-		go func() { done <- r.Run() }()
-
-		select {
-		case l := <-listened:
-			if l.err != nil {
-				<-done
-				return "", nil, fmt.Errorf("gyre %s: ListenUDP: %w", backend, l.err)
-			}
-			stop := func() {
-				if r.CallFromThread(func() { _ = r.Stop() }) == nil {
-					<-done
-				}
-			}
-			return l.addr, stop, nil
-		case err := <-done:
 			if err == nil {
-				err = errors.New("reactor returned before listening")
+				bound = port.LocalAddr().String()
 			}
-			return "", nil, fmt.Errorf("gyre %s: %w", backend, err)
-		}
+			return err
+		})
+		return bound, stop, err
 	}
 }

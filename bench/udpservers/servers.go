@@ -9,25 +9,16 @@
 package udpservers
 
 import (
-	"fmt"
-	"slices"
-	"strings"
+	"github.com/gyre-go/gyre/bench/internal/harness"
 )
 
 // ServeFunc starts a UDP echo server on addr ("127.0.0.1:0" or
 // "127.0.0.1:port") and returns the address it is bound to.
 type ServeFunc func(addr string) (bound string, stop func(), err error)
 
-type entry struct {
-	name, about string
-	serve       ServeFunc
-}
+var registry harness.Registry[ServeFunc]
 
-var registry []entry
-
-func register(name, about string, f ServeFunc) {
-	registry = append(registry, entry{name, about, f})
-}
+func register(name, about string, f ServeFunc) { registry.Register(name, about, f) }
 
 func init() {
 	register("gyre-epoll", "gyre, epoll backend: ListenUDP, DatagramReceived writes back with port.Write (one loop goroutine)", gyreServer("epoll"))
@@ -37,34 +28,15 @@ func init() {
 	register("net", "package net: one goroutine looping ReadFromUDP / WriteToUDP, 64 KiB buffer", netServer)
 }
 
-// Names returns the names of all servers, gyre's first.
-func Names() []string {
-	names := make([]string, len(registry))
-	for i, e := range registry {
-		names[i] = e.name
-	}
-	return names
-}
+// Names returns the names of all servers, in a stable order: gyre's first,
+// then the peers.
+func Names() []string { return registry.Names() }
 
 // About returns a one-line description of the named server.
-func About(name string) string {
-	for _, e := range registry {
-		if e.name == name {
-			return e.about
-		}
-	}
-	return ""
-}
+func About(name string) string { return registry.About(name) }
 
 // Lookup returns the ServeFunc of the named server.
-func Lookup(name string) (ServeFunc, error) {
-	for _, e := range registry {
-		if e.name == name {
-			return e.serve, nil
-		}
-	}
-	return nil, fmt.Errorf("unknown server %q (known: %s)", name, strings.Join(Names(), ", "))
-}
+func Lookup(name string) (ServeFunc, error) { return registry.Lookup(name) }
 
 // Known reports whether name is a registered server.
-func Known(name string) bool { return slices.Contains(Names(), name) }
+func Known(name string) bool { return registry.Known(name) }
