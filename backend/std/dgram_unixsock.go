@@ -2,7 +2,6 @@ package std
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 
@@ -19,21 +18,15 @@ func (r *Reactor) ListenUnixDatagram(path string, p gyre.DatagramProtocol, opts 
 	if r.down {
 		return nil, gyre.ErrStopped
 	}
-	if path == "" {
-		return nil, addressError(path, "empty path")
-	}
-	abstract := path[0] == '@'
-	if abstract && !abstractOK {
-		return nil, addressError(path, "the abstract namespace is Linux only")
+	abstract, err := checkUnixPath(path)
+	if err != nil {
+		return nil, err
 	}
 	cfg := gyre.ApplyListen(opts...)
 	lc := net.ListenConfig{}
-	pc, err := lc.ListenPacket(context.Background(), "unixgram", path)
-	if err != nil && !abstract && errors.Is(err, errAddrInUse) && staleDgramSocket(path) {
-		if rmErr := os.Remove(path); rmErr == nil || os.IsNotExist(rmErr) {
-			pc, err = lc.ListenPacket(context.Background(), "unixgram", path)
-		}
-	}
+	pc, err := replacingStale("unixgram", path, abstract, func() (net.PacketConn, error) {
+		return lc.ListenPacket(context.Background(), "unixgram", path)
+	})
 	if err != nil {
 		return nil, listenError(err)
 	}
@@ -52,21 +45,6 @@ func (r *Reactor) ListenUnixDatagram(path string, p gyre.DatagramProtocol, opts 
 	return dp, nil
 }
 
-// staleDgramSocket reports whether path is a socket file that nothing is
-// bound to.
-func staleDgramSocket(path string) bool {
-	fi, err := os.Lstat(path)
-	if err != nil || fi.Mode()&os.ModeSocket == 0 {
-		return false
-	}
-	c, err := net.Dial("unixgram", path)
-	if err == nil {
-		_ = c.Close()
-		return false
-	}
-	return errors.Is(err, errConnRefused)
-}
-
 // ConnectUnixDatagram implements gyre.UnixDatagram. On Linux the socket is
 // bound to an automatic abstract address, so that the peer can answer.
 func (r *Reactor) ConnectUnixDatagram(path string, p gyre.DatagramProtocol, opts ...gyre.ListenOption) (gyre.DatagramPort, error) {
@@ -76,11 +54,8 @@ func (r *Reactor) ConnectUnixDatagram(path string, p gyre.DatagramProtocol, opts
 	if r.down {
 		return nil, gyre.ErrStopped
 	}
-	if path == "" {
-		return nil, addressError(path, "empty path")
-	}
-	if path[0] == '@' && !abstractOK {
-		return nil, addressError(path, "the abstract namespace is Linux only")
+	if _, err := checkUnixPath(path); err != nil {
+		return nil, err
 	}
 	d := net.Dialer{Control: autobindControl()}
 	c, err := d.DialContext(context.Background(), "unixgram", path)
