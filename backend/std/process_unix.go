@@ -87,19 +87,12 @@ func fileRawConn(f *os.File) syscall.RawConn {
 
 // direct is the loop's non-blocking write of pp.dbuf; it never waits.
 func (pp *procPipe) direct(fd uintptr) bool {
-	for {
-		n, err := syscall.Write(int(fd), pp.dbuf)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			n, err = 0, nil
-		case err != nil:
-			n, err = 0, os.NewSyscallError("write", err)
-		}
-		pp.dn, pp.derr = n, err
-		return true
+	n, err := writeNow(fd, pp.dbuf)
+	if err != nil {
+		err = os.NewSyscallError("write", err)
 	}
+	pp.dn, pp.derr = n, err
+	return true
 }
 
 // peerGone tells whether the other end of the pipe fd has closed; used as

@@ -121,19 +121,29 @@ func rawConn(nc net.Conn) syscall.RawConn {
 
 // direct is the loop's non-blocking write of c.dbuf; it never waits.
 func (c *conn) direct(fd uintptr) bool {
+	n, err := writeNow(fd, c.dbuf)
+	if err != nil {
+		err = &net.OpError{Op: "write", Net: c.nc.LocalAddr().Network(),
+			Source: c.laddr, Addr: c.raddr, Err: os.NewSyscallError("write", err)}
+	}
+	c.dn, c.derr = n, err
+	return true
+}
+
+// writeNow makes one non-blocking write of b to fd, repeated if a signal
+// interrupts it. A full buffer is 0 bytes written and no error.
+func writeNow(fd uintptr, b []byte) (int, error) {
 	for {
-		n, err := syscall.Write(int(fd), c.dbuf)
+		n, err := syscall.Write(int(fd), b)
 		switch {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			n, err = 0, nil
+			return 0, nil
 		case err != nil:
-			n, err = 0, &net.OpError{Op: "write", Net: c.nc.LocalAddr().Network(),
-				Source: c.laddr, Addr: c.raddr, Err: os.NewSyscallError("write", err)}
+			return 0, err
 		}
-		c.dn, c.derr = n, err
-		return true
+		return n, nil
 	}
 }
 

@@ -144,12 +144,7 @@ func (p *dgramPort) finish() {
 // StopListening implements gyre.DatagramPort.
 func (p *dgramPort) StopListening() *deferred.Deferred {
 	if p.closed != nil {
-		d := deferred.New(nil)
-		p.closed.AddBoth(func(v any) any {
-			d.Callback(nil)
-			return v
-		})
-		return d
+		return follow(p.closed)
 	}
 	p.closed = deferred.New(nil)
 	p.n.p.Remove(p.fd)

@@ -145,12 +145,7 @@ func (p *port) Addr() net.Addr { return p.addr }
 // StopListening implements gyre.Port.
 func (p *port) StopListening() *deferred.Deferred {
 	if p.closed != nil {
-		d := deferred.New(nil)
-		p.closed.AddBoth(func(v any) any {
-			d.Callback(nil)
-			return v
-		})
-		return d
+		return follow(p.closed)
 	}
 	p.closed = deferred.New(nil)
 	if p.paused != nil {
@@ -256,4 +251,15 @@ func (p *port) accept(fd int, remote net.Addr) {
 		unix.Close(fd)
 		n.l.Logger().Error("gyre: registering a connection", "err", err)
 	}
+}
+
+// follow returns a new Deferred that fires with nil once d has fired: what
+// a second StopListening gets.
+func follow(d *deferred.Deferred) *deferred.Deferred {
+	f := deferred.New(nil)
+	d.AddBoth(func(v any) any {
+		f.Callback(nil)
+		return v
+	})
+	return f
 }
