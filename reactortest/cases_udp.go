@@ -327,7 +327,7 @@ func udpReceiveAddr(c *C) {
 }
 
 func udpBoundaries(c *C) {
-	sizes := []int{1, 2, 3, 100, 1000, 1472, 4000, 9000, 30000}
+	sizes := []int{1, 2, 3, 100, 1000, 1472, 2047, 2048, 2049, 2100, 4000, 9000, 30000}
 	p := &dgProto{name: "p"}
 	port := dgListen(c, "127.0.0.1:0", p)
 	raw := dgRawListen(c, "udp4", "127.0.0.1:0")

@@ -85,6 +85,30 @@ func (r *run) report(took time.Duration) {
 		fmt.Fprintln(w, harness.Row(cols...))
 	}
 
+	if *fRounds > 1 && (showEv || showStd) {
+		fmt.Fprintf(w, "\n### Ratios round by round: median (lowest–highest, rounds at or above 1)\n\n")
+		fmt.Fprintf(w, "Each round's ratio is taken between figures measured seconds apart (against the best peer of that round), so a drift of the machine's speed over the run cancels out; prefer these to the ratios of the medians above when the two differ.\n\n")
+		hdr := []string{"mode, size, conns"}
+		if showEv {
+			hdr = append(hdr, "gyre-epoll / best of "+strings.Join(evPeers, ", "))
+		}
+		if showStd {
+			hdr = append(hdr, "gyre-std / net")
+		}
+		fmt.Fprintln(w, harness.Row(hdr...))
+		fmt.Fprintln(w, harness.SepRow(len(hdr), true))
+		for _, c := range r.Cells {
+			cols := []string{c.String()}
+			if showEv {
+				cols = append(cols, harness.PairedText(r.PairedRatios(c, "gyre-epoll", evPeers, msgsPerSec)))
+			}
+			if showStd {
+				cols = append(cols, harness.PairedText(r.PairedRatios(c, "gyre-std", []string{"net"}, msgsPerSec)))
+			}
+			fmt.Fprintln(w, harness.Row(cols...))
+		}
+	}
+
 	fmt.Fprintf(w, "\n### Throughput, MB/s of echoed payload (one direction)\n\n")
 	hdr = append([]string{"mode, size, conns"}, r.Names...)
 	fmt.Fprintln(w, harness.Row(hdr...))

@@ -78,6 +78,24 @@ func report(r *run, took time.Duration) {
 		fmt.Fprintln(w, harness.Row(cols...))
 	}
 
+	if *fRounds > 1 && len(ratios) > 0 {
+		fmt.Fprintf(w, "\n### Ratios round by round: median (lowest–highest, rounds at or above 1)\n\n")
+		fmt.Fprintf(w, "Each round's ratio is taken between figures measured seconds apart, so a drift of the machine's speed over the run cancels out; prefer these to the ratios of the medians above when the two differ.\n\n")
+		hdr := []string{"senders, size"}
+		for _, p := range ratios {
+			hdr = append(hdr, p[0]+" / "+p[1])
+		}
+		fmt.Fprintln(w, harness.Row(hdr...))
+		fmt.Fprintln(w, harness.SepRow(len(hdr), true))
+		for _, c := range r.Cells {
+			cols := []string{c.String()}
+			for _, p := range ratios {
+				cols = append(cols, harness.PairedText(r.PairedRatios(c, p[0], []string{p[1]}, kPerSec)))
+			}
+			fmt.Fprintln(w, harness.Row(cols...))
+		}
+	}
+
 	fmt.Fprintf(w, "\n### Loss: %% of the datagrams sent in the measured window with no echo within %v of its end (median count in brackets)\n\n", *fLostAfter)
 	hdr = append([]string{"senders, size"}, r.Names...)
 	fmt.Fprintln(w, harness.Row(hdr...))

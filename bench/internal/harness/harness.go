@@ -152,6 +152,51 @@ func (r *Run[C, R]) Med(c C, name string, f func(*R) float64) (float64, bool) {
 	return Median(xs), len(xs) > 0
 }
 
+// PairedRatios returns, for every round in which a and each of bs have a
+// figure for cell c, f(a) over the best (largest) f of bs in that round. The
+// servers of one round run within seconds of each other, so a drift of the
+// machine's speed over a run (often a fifth or more on a shared machine)
+// touches every figure of a round alike; a ratio of two medians taken over
+// the whole run does not cancel it.
+func (r *Run[C, R]) PairedRatios(c C, a string, bs []string, f func(*R) float64) []float64 {
+	as := r.Loads[Key(c, a)]
+	var out []float64
+rounds:
+	for i, res := range as {
+		if res == nil {
+			continue
+		}
+		best := 0.0
+		for _, b := range bs {
+			loads := r.Loads[Key(c, b)]
+			if i >= len(loads) || loads[i] == nil {
+				continue rounds
+			}
+			best = max(best, f(loads[i]))
+		}
+		if best > 0 {
+			out = append(out, f(res)/best)
+		}
+	}
+	return out
+}
+
+// PairedText formats paired ratios: their median, their range, and in how
+// many rounds the first server was at least as fast, or "–" if there are
+// none.
+func PairedText(xs []float64) string {
+	if len(xs) == 0 {
+		return "–"
+	}
+	atLeast := 0
+	for _, x := range xs {
+		if x >= 1 {
+			atLeast++
+		}
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f, ≥1 in %d/%d)", Median(xs), slices.Min(xs), slices.Max(xs), atLeast, len(xs))
+}
+
 // Has reports whether name is measured and available.
 func (r *Run[C, R]) Has(name string) bool {
 	_, gone := r.Unavailable[name]
