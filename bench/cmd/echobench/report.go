@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/gyre-go/gyre/bench/internal/harness"
@@ -49,16 +48,18 @@ func (r *run) report(took time.Duration) {
 			evPeers = append(evPeers, n)
 		}
 	}
-	showEv := hasGyreEpoll && len(evPeers) > 0
-	showStd := r.Has("gyre-std") && r.Has("net")
+	var pairs []harness.RatioPair
+	if hasGyreEpoll && len(evPeers) > 0 {
+		pairs = append(pairs, harness.RatioPair{Num: "gyre-epoll", Dens: evPeers})
+	}
+	if r.Has("gyre-std") && r.Has("net") {
+		pairs = append(pairs, harness.RatioPair{Num: "gyre-std", Dens: []string{"net"}})
+	}
 
 	fmt.Fprintf(w, "\n### Throughput, thousand echoes per second\n\n")
 	hdr := append([]string{"mode, size, conns"}, r.Names...)
-	if showEv {
-		hdr = append(hdr, "gyre-epoll / best of "+strings.Join(evPeers, ", "))
-	}
-	if showStd {
-		hdr = append(hdr, "gyre-std / net")
+	for _, p := range pairs {
+		hdr = append(hdr, p.Header())
 	}
 	fmt.Fprintln(w, harness.Row(hdr...))
 	fmt.Fprintln(w, harness.SepRow(len(hdr), true))
@@ -67,47 +68,12 @@ func (r *run) report(took time.Duration) {
 		for _, n := range r.Names {
 			cols = append(cols, r.cellText(c, n, func(res *loadgen.Result) float64 { return res.MsgsPerSec() / 1e3 }, "%.1f"))
 		}
-		if showEv {
-			g, okG := r.Med(c, "gyre-epoll", msgsPerSec)
-			best, okB := 0.0, false
-			for _, p := range evPeers {
-				if v, ok := r.Med(c, p, msgsPerSec); ok && v > best {
-					best, okB = v, true
-				}
-			}
-			cols = append(cols, harness.RatioText(g, okG, best, okB))
-		}
-		if showStd {
-			g, okG := r.Med(c, "gyre-std", msgsPerSec)
-			n, okN := r.Med(c, "net", msgsPerSec)
-			cols = append(cols, harness.RatioText(g, okG, n, okN))
+		for _, p := range pairs {
+			cols = append(cols, r.MedianRatioText(c, p, msgsPerSec))
 		}
 		fmt.Fprintln(w, harness.Row(cols...))
 	}
-
-	if *fRounds > 1 && (showEv || showStd) {
-		fmt.Fprintf(w, "\n### Ratios round by round: median (lowest–highest, rounds at or above 1)\n\n")
-		fmt.Fprintf(w, "Each round's ratio is taken between figures measured seconds apart (against the best peer of that round), so a drift of the machine's speed over the run cancels out; prefer these to the ratios of the medians above when the two differ.\n\n")
-		hdr := []string{"mode, size, conns"}
-		if showEv {
-			hdr = append(hdr, "gyre-epoll / best of "+strings.Join(evPeers, ", "))
-		}
-		if showStd {
-			hdr = append(hdr, "gyre-std / net")
-		}
-		fmt.Fprintln(w, harness.Row(hdr...))
-		fmt.Fprintln(w, harness.SepRow(len(hdr), true))
-		for _, c := range r.Cells {
-			cols := []string{c.String()}
-			if showEv {
-				cols = append(cols, harness.PairedText(r.PairedRatios(c, "gyre-epoll", evPeers, msgsPerSec)))
-			}
-			if showStd {
-				cols = append(cols, harness.PairedText(r.PairedRatios(c, "gyre-std", []string{"net"}, msgsPerSec)))
-			}
-			fmt.Fprintln(w, harness.Row(cols...))
-		}
-	}
+	r.WriteRoundRatios(w, *fRounds, "mode, size, conns", pairs, msgsPerSec)
 
 	fmt.Fprintf(w, "\n### Throughput, MB/s of echoed payload (one direction)\n\n")
 	hdr = append([]string{"mode, size, conns"}, r.Names...)

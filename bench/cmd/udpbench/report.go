@@ -46,17 +46,17 @@ func report(r *run, took time.Duration) {
 		pinNote, *fWindow, *fLostAfter, took.Round(time.Second))
 	fmt.Fprintf(w, "Figures swing by up to a third between runs: compare within one table only.\n")
 
-	var ratios [][2]string
+	var pairs []harness.RatioPair
 	for _, g := range []string{"gyre-epoll", "gyre-std"} {
 		if r.Has(g) && r.Has("net") {
-			ratios = append(ratios, [2]string{g, "net"})
+			pairs = append(pairs, harness.RatioPair{Num: g, Dens: []string{"net"}})
 		}
 	}
 
 	fmt.Fprintf(w, "\n### Throughput, thousand datagrams echoed per second\n\n")
 	hdr := append([]string{"senders, size"}, r.Names...)
-	for _, p := range ratios {
-		hdr = append(hdr, p[0]+" / "+p[1])
+	for _, p := range pairs {
+		hdr = append(hdr, p.Header())
 	}
 	fmt.Fprintln(w, harness.Row(hdr...))
 	fmt.Fprintln(w, harness.SepRow(len(hdr), true))
@@ -70,31 +70,12 @@ func report(r *run, took time.Duration) {
 				cols = append(cols, fmt.Sprintf("%.1f%s", v, suf))
 			}
 		}
-		for _, p := range ratios {
-			a, okA := r.Med(c, p[0], kPerSec)
-			b, okB := r.Med(c, p[1], kPerSec)
-			cols = append(cols, harness.RatioText(a, okA, b, okB))
+		for _, p := range pairs {
+			cols = append(cols, r.MedianRatioText(c, p, kPerSec))
 		}
 		fmt.Fprintln(w, harness.Row(cols...))
 	}
-
-	if *fRounds > 1 && len(ratios) > 0 {
-		fmt.Fprintf(w, "\n### Ratios round by round: median (lowest–highest, rounds at or above 1)\n\n")
-		fmt.Fprintf(w, "Each round's ratio is taken between figures measured seconds apart, so a drift of the machine's speed over the run cancels out; prefer these to the ratios of the medians above when the two differ.\n\n")
-		hdr := []string{"senders, size"}
-		for _, p := range ratios {
-			hdr = append(hdr, p[0]+" / "+p[1])
-		}
-		fmt.Fprintln(w, harness.Row(hdr...))
-		fmt.Fprintln(w, harness.SepRow(len(hdr), true))
-		for _, c := range r.Cells {
-			cols := []string{c.String()}
-			for _, p := range ratios {
-				cols = append(cols, harness.PairedText(r.PairedRatios(c, p[0], []string{p[1]}, kPerSec)))
-			}
-			fmt.Fprintln(w, harness.Row(cols...))
-		}
-	}
+	r.WriteRoundRatios(w, *fRounds, "senders, size", pairs, kPerSec)
 
 	fmt.Fprintf(w, "\n### Loss: %% of the datagrams sent in the measured window with no echo within %v of its end (median count in brackets)\n\n", *fLostAfter)
 	hdr = append([]string{"senders, size"}, r.Names...)

@@ -181,6 +181,56 @@ rounds:
 	return out
 }
 
+// RatioPair is one column of ratios: Num's figure over the best of Dens'.
+type RatioPair struct {
+	Num  string
+	Dens []string
+}
+
+// Header names the column: "a / b", or "a / best of b, c".
+func (p RatioPair) Header() string {
+	if len(p.Dens) == 1 {
+		return p.Num + " / " + p.Dens[0]
+	}
+	return p.Num + " / best of " + strings.Join(p.Dens, ", ")
+}
+
+// MedianRatioText formats the ratio of the medians of p for cell c: Num's
+// median over the best median of Dens.
+func (r *Run[C, R]) MedianRatioText(c C, p RatioPair, f func(*R) float64) string {
+	num, okNum := r.Med(c, p.Num, f)
+	best, okBest := 0.0, false
+	for _, d := range p.Dens {
+		if v, ok := r.Med(c, d, f); ok && v > best {
+			best, okBest = v, true
+		}
+	}
+	return RatioText(num, okNum, best, okBest)
+}
+
+// WriteRoundRatios writes the table of ratios taken round by round, one
+// column per pair (see PairedRatios), when there is more than one round.
+func (r *Run[C, R]) WriteRoundRatios(w io.Writer, rounds int, firstCol string, pairs []RatioPair, f func(*R) float64) {
+	if rounds < 2 || len(pairs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n### Ratios round by round: median (lowest–highest, rounds at or above 1)\n\n")
+	fmt.Fprintf(w, "Each round's ratio is taken between figures measured seconds apart (against the best of several peers in that round), so a drift of the machine's speed over the run cancels out; prefer these to the ratios of the medians above when the two differ.\n\n")
+	hdr := []string{firstCol}
+	for _, p := range pairs {
+		hdr = append(hdr, p.Header())
+	}
+	fmt.Fprintln(w, Row(hdr...))
+	fmt.Fprintln(w, SepRow(len(hdr), true))
+	for _, c := range r.Cells {
+		cols := []string{c.String()}
+		for _, p := range pairs {
+			cols = append(cols, PairedText(r.PairedRatios(c, p.Num, p.Dens, f)))
+		}
+		fmt.Fprintln(w, Row(cols...))
+	}
+}
+
 // PairedText formats paired ratios: their median, their range, and in how
 // many rounds the first server was at least as fast, or "–" if there are
 // none.

@@ -32,3 +32,32 @@ func TestPairedRatios(t *testing.T) {
 		t.Errorf("PairedText(nil) = %q, want –", got)
 	}
 }
+
+func TestRatioPair(t *testing.T) {
+	c := cellName("cell")
+	r := NewRun[cellName, float64]([]string{"a", "b", "d"}, []cellName{c})
+	v := func(x float64) *float64 { return &x }
+	r.Loads[Key(c, "a")] = []*float64{v(9), v(12), v(30)}
+	r.Loads[Key(c, "b")] = []*float64{v(5), v(6), v(7)}
+	r.Loads[Key(c, "d")] = []*float64{v(8), v(10), nil}
+	id := func(x *float64) float64 { return *x }
+
+	one := RatioPair{Num: "a", Dens: []string{"b"}}
+	two := RatioPair{Num: "a", Dens: []string{"b", "d"}}
+	if got := one.Header(); got != "a / b" {
+		t.Errorf("Header = %q", got)
+	}
+	if got := two.Header(); got != "a / best of b, d" {
+		t.Errorf("Header = %q", got)
+	}
+	// Medians: a 12, b 6, d 9 (of 8 and 10).
+	if got := r.MedianRatioText(c, one, id); got != "2.00" {
+		t.Errorf("MedianRatioText(a / b) = %q, want 2.00", got)
+	}
+	if got := r.MedianRatioText(c, two, id); got != "1.33" {
+		t.Errorf("MedianRatioText(a / best of b, d) = %q, want 1.33", got)
+	}
+	if got := r.MedianRatioText(c, RatioPair{Num: "a", Dens: []string{"missing"}}, id); got != "–" {
+		t.Errorf("MedianRatioText against a server with no figures = %q, want –", got)
+	}
+}
