@@ -105,6 +105,9 @@ func (n *Net) startDgram(p *dgramPort) error {
 		unix.Close(p.fd)
 		return err
 	}
+	if bp, ok := n.p.(BusyPoller); ok {
+		bp.MarkBusy(p.fd)
+	}
 	if err := n.l.CallFromThread(p.start); err != nil {
 		n.p.Remove(p.fd)
 		p.file.remove()

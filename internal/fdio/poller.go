@@ -42,3 +42,15 @@ type Poller interface {
 	// f may remove descriptors.
 	Each(f func(h Handler))
 }
+
+// BusyPoller is implemented by pollers that can watch a descriptor more
+// cheaply while the loop is busy. A descriptor marked busy is one that most
+// of a loop's traffic may arrive on (a datagram port): each datagram that
+// arrives wakes every watcher on the socket's wait queue, so a poller that
+// stays registered there (epoll) adds a call to the sending side of every
+// datagram, even while the loop is busy and would find it anyway. A busy
+// descriptor's events are the same; only how they are found changes.
+type BusyPoller interface {
+	// MarkBusy marks fd, added with Add, as busy, until it is removed.
+	MarkBusy(fd int)
+}
