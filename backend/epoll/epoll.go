@@ -248,9 +248,9 @@ func (p *poller) Park() {
 // Block implements loop.Parker: the epoll descriptor is readable while any
 // registered descriptor (the eventfd included) has an event to collect, so
 // waiting for it consumes nothing, and registrations changed meanwhile count
-// at once. Busy descriptors set aside when Park ran are polled beside it (one
-// removed meanwhile at worst ends the Block early, and a removal wakes it
-// anyway).
+// at once. Busy descriptors set aside when Park ran are polled beside it: one
+// removed and closed meanwhile at worst ends the Block early, and one put
+// back in the set meanwhile is seen through the epoll descriptor.
 func (p *poller) Block(timeout time.Duration) error {
 	_, err := unix.Poll(p.parkFd, msec(timeout))
 	if err != nil && err != unix.EINTR {
