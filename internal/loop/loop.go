@@ -273,39 +273,42 @@ func (l *Loop) runDue() (leave bool) {
 // After a wait that found something, it first polls without sleeping for up
 // to the spin time (Options.SpinWait).
 func (l *Loop) waitAndDispatch(timeout time.Duration) {
-	found, done := false, false
+	var (
+		found, done bool
+		err         error
+	)
 	if timeout != 0 && l.busy && l.spin > 0 {
-		found, timeout, done = l.spinWait(timeout)
+		found, timeout, done, err = l.spinWait(timeout)
 	}
 	if !done {
-		var err error
 		found, err = l.poller.Wait(timeout)
-		if err != nil {
-			l.log.Error("gyre: poller wait failed", "err", err)
-		}
+	}
+	if err != nil {
+		l.log.Error("gyre: poller wait failed", "err", err)
 	}
 	l.busy = found
 	l.poller.Dispatch()
 }
 
 // spinWait polls for up to the spin time, and no longer than timeout unless
-// that is negative. It reports what it found, what is left of timeout, and
-// whether the wait is over (something found, or the whole timeout spent).
-func (l *Loop) spinWait(timeout time.Duration) (found bool, left time.Duration, done bool) {
+// that is negative. It reports what it found, what is left of timeout,
+// whether the wait is over (something found, the whole timeout spent, or the
+// poller failed), and the poller's error.
+func (l *Loop) spinWait(timeout time.Duration) (found bool, left time.Duration, done bool, err error) {
 	start := time.Now()
 	for {
 		found, err := l.poller.Wait(0)
 		if found || err != nil {
-			return found, 0, true
+			return found, 0, true, err
 		}
 		spent := time.Since(start)
 		switch {
 		case timeout >= 0 && spent >= timeout:
-			return false, 0, true
+			return false, 0, true, nil
 		case spent >= l.spin && timeout < 0:
-			return false, timeout, false
+			return false, timeout, false, nil
 		case spent >= l.spin:
-			return false, timeout - spent, false
+			return false, timeout - spent, false, nil
 		}
 	}
 }
