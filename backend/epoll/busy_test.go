@@ -111,6 +111,21 @@ func TestBusyDescriptorAside(t *testing.T) {
 		}
 		t.Fatalf("Wait(0) found nothing within 5 s: %s", what)
 	}
+	// waitSleeping calls one sleeping Wait, which must find something.
+	waitSleeping := func(what string) {
+		t.Helper()
+		if found, err := p.Wait(5 * time.Second); err != nil || !found {
+			t.Fatalf("Wait(5s) = %v, %v; want %s found", found, err, what)
+		}
+		p.Dispatch()
+	}
+	// wasSent checks the send of sendLater.
+	wasSent := func() {
+		t.Helper()
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+	}
 	wantGot := func(want string) {
 		t.Helper()
 		if got := strings.Join(h.got, ","); got != want {
@@ -128,10 +143,7 @@ func TestBusyDescriptorAside(t *testing.T) {
 
 	// A sleeping wait finds it in the epoll set.
 	send("a")
-	if found, err := p.Wait(5 * time.Second); err != nil || !found {
-		t.Fatalf("Wait(5s) = %v, %v; want the datagram found", found, err)
-	}
-	p.Dispatch()
+	waitSleeping("datagram a")
 	wantGot("a")
 	if !inEpollSet(t, p.epfd, fd) {
 		t.Fatal("the busy descriptor is not in the epoll set after a sleeping wait")
@@ -157,13 +169,8 @@ func TestBusyDescriptorAside(t *testing.T) {
 		t.Fatal("the busy descriptor was not put back before a sleeping wait")
 	}
 	sendLater("c")
-	if found, err := p.Wait(5 * time.Second); err != nil || !found {
-		t.Fatalf("Wait(5s) = %v, %v; want datagram c found", found, err)
-	}
-	if err := <-sent; err != nil {
-		t.Fatal(err)
-	}
-	p.Dispatch()
+	waitSleeping("datagram c")
+	wasSent()
 	wantGot("a,b,c")
 
 	// Block (a foreign loop's wait) waits for it while it is aside.
@@ -177,9 +184,7 @@ func TestBusyDescriptorAside(t *testing.T) {
 	if err := p.Block(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-sent; err != nil {
-		t.Fatal(err)
-	}
+	wasSent()
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("Block returned after %v, not when datagram d arrived", took)
 	}
